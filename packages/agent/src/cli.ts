@@ -1,0 +1,55 @@
+import os from 'node:os';
+import path from 'node:path';
+import type { HiveError } from '@hive/protocol';
+import { Command } from 'commander';
+import { AGENT_VERSION, startAgent } from './agent.js';
+import { loadAgentConfig } from './config.js';
+
+export function defaultStateDir(): string {
+  return process.env.HIVE_AGENT_STATE ?? path.join(os.homedir(), '.hive-agent');
+}
+
+/** `hive-agent` / `hive agent`: runs until SIGINT/SIGTERM, exits non-zero on a fatal hub answer. */
+export function agentCommand(name = 'hive-agent'): Command {
+  return new Command(name)
+    .description('Run the Hive agent: connects out to the hub and serves allowlisted commands')
+    .option('--hub <url>', 'hub URL (ws://host:7420/ws or http://host:7420)', process.env.HIVE_HUB ?? 'ws://127.0.0.1:7420/ws')
+    .option('--state <dir>', 'state directory (device key, token)', defaultStateDir())
+    .option('--name <name>', 'display name for this satellite (default: hostname)')
+    .option('--tags <list>', 'comma-separated tags requested at pairing')
+    .option('--config <file>', 'agent config (YAML): allowlist, limits', process.env.HIVE_AGENT_CONFIG)
+    .version(AGENT_VERSION)
+    .action(async (o: { hub: string; state: string; name?: string; tags?: string; config?: string }) => {
+      const log = (level: string, msg: string, fields: Record<string, unknown> = {}) =>
+        process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), svc: 'hive-agent', msg, ...fields })}\n`);
+      let config: ReturnType<typeof loadAgentConfig>;
+      try {
+        config = loadAgentConfig(o.config ?? path.join(o.state, 'agent.yaml'));
+      } catch (err) {
+        process.stderr.write(`hive-agent: ${(err as Error).message}\n`);
+        process.exit(2);
+      }
+      const agent = await startAgent({
+        hub: o.hub,
+        stateDir: path.resolve(o.state),
+        name: o.name,
+        tags: o.tags
+          ?.split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
+        config,
+        log,
+      });
+      log('info', 'starting', { deviceId: agent.deviceId, hub: o.hub, state: o.state });
+      agent.client.on('fatal', (e: HiveError) => {
+        process.stderr.write(`hive-agent: ${e.code}: ${e.message}\n`);
+        process.exit(e.code === 'PROTOCOL_VERSION' ? 3 : 1);
+      });
+      const stop = async () => {
+        await agent.stop();
+        process.exit(0);
+      };
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
+}

@@ -1,0 +1,79 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildHub, ConfigError, type Hub, loadConfig } from '@hive/server';
+
+export interface ServerFlags {
+  port?: string;
+  host?: string;
+  data?: string;
+  config?: string;
+}
+
+function banner(hub: Hub, url: string, withAgent: boolean): string {
+  const lines = [
+    '',
+    `  Hive hub listening on ${url}`,
+    `  Open the fleet view:   ${url}/#key=${hub.consoleKey}   (read-only link, valid while this process runs)`,
+  ];
+  if (hub.generatedAdminKey) {
+    lines.push(
+      '',
+      '  An admin API key was generated. It is shown ONCE — store it now:',
+      `      ${hub.generatedAdminKey}`,
+      `  Use it with:  hive login --url ${url} --api-key <key>    (or HIVE_API_KEY=<key>)`,
+    );
+  }
+  if (withAgent) lines.push('', '  A local hive-agent is starting and will pair over loopback.');
+  lines.push('');
+  return lines.join('\n');
+}
+
+/** Starts the hub from flags/env/config; stops it gracefully on SIGINT/SIGTERM. */
+export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig({
+      file: flags.config,
+      overrides: {
+        port: flags.port !== undefined ? Number(flags.port) : undefined,
+        host: flags.host,
+        dataDir: flags.data,
+      },
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`hive: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const hub = await buildHub(config);
+  let url: string;
+  try {
+    ({ url } = await hub.listen());
+  } catch (err) {
+    process.stderr.write(`hive: cannot listen on ${config.server.host}:${config.server.port}: ${(err as Error).message}\n`);
+    await hub.close();
+    process.exit(1);
+  }
+  process.stderr.write(`${banner(hub, url, opts.withAgent)}\n`);
+  let agent: ChildProcess | undefined;
+  if (opts.withAgent) {
+    const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../agent/bin/hive-agent.js');
+    agent = spawn(process.execPath, [bin, '--hub', `${url.replace(/^http/, 'ws')}/ws`, '--state', path.join(config.server.data_dir, 'agent')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+  }
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`\nhive: ${signal} received, shutting down gracefully…\n`);
+    agent?.kill('SIGTERM');
+    await hub.close();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}

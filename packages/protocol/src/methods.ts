@@ -1,0 +1,105 @@
+import { z } from 'zod';
+import type { Role, Scope } from './frames.js';
+
+/**
+ * Methods a client may call on the hub over the WebSocket, with the role and scope each needs.
+ * The hub refuses a method whose role or scope the connection lacks (`FORBIDDEN`) and answers
+ * methods not in this table with `UNKNOWN_METHOD`.
+ */
+export interface MethodSpec {
+  roles: readonly Role[];
+  /** Operator scope needed; null for methods any authenticated connection of the role may call. */
+  scope: Scope | null;
+  params: z.ZodType;
+  description: string;
+}
+
+const SatelliteRef = z.string().trim().min(1).max(128);
+
+export const SatellitesListParams = z
+  .object({
+    status: z.enum(['online', 'offline']).optional(),
+    tag: z.string().trim().min(1).max(64).optional(),
+    q: z.string().trim().max(128).optional(),
+    page: z.number().int().min(1).max(1_000_000).default(1),
+    per_page: z.number().int().min(1).max(500).default(50),
+  })
+  .strict();
+
+export const ExecParams = z
+  .object({
+    satellite: SatelliteRef,
+    command: z.string().trim().min(1).max(128),
+    params: z.record(z.string(), z.unknown()).default({}),
+    timeout_ms: z.number().int().min(100).max(3_600_000).optional(),
+  })
+  .strict();
+
+export const PairingResolveParams = z.object({ id: z.string().trim().min(1).max(64) }).strict();
+
+export const AuditQueryParams = z
+  .object({
+    action: z.string().trim().max(128).optional(),
+    actor_id: z.string().trim().max(128).optional(),
+    target_id: z.string().trim().max(128).optional(),
+    correlation_id: z.string().trim().max(64).optional(),
+    result: z.enum(['success', 'failure']).optional(),
+    since: z.string().datetime().optional(),
+    until: z.string().datetime().optional(),
+    page: z.number().int().min(1).default(1),
+    per_page: z.number().int().min(1).max(500).default(50),
+  })
+  .strict();
+
+const Empty = z.object({}).strict().optional();
+
+export const METHODS = {
+  ping: { roles: ['node', 'operator'], scope: null, params: Empty, description: 'Liveness check; returns the hub time' },
+  'satellites.list': {
+    roles: ['operator'],
+    scope: 'operator.read',
+    params: SatellitesListParams,
+    description: 'List satellites with filters and pagination',
+  },
+  'satellites.get': {
+    roles: ['operator'],
+    scope: 'operator.read',
+    params: z.object({ satellite: SatelliteRef }).strict(),
+    description: 'One satellite by id, slug or unique name',
+  },
+  exec: { roles: ['operator'], scope: 'operator.write', params: ExecParams, description: 'Run a node command on a satellite' },
+  'pairing.list': {
+    roles: ['operator'],
+    scope: 'operator.pairing',
+    params: z
+      .object({ status: z.enum(['pending', 'approved', 'rejected', 'expired']).optional() })
+      .strict()
+      .optional(),
+    description: 'List pairing requests',
+  },
+  'pairing.approve': { roles: ['operator'], scope: 'operator.pairing', params: PairingResolveParams, description: 'Approve a pairing request' },
+  'pairing.reject': { roles: ['operator'], scope: 'operator.pairing', params: PairingResolveParams, description: 'Reject a pairing request' },
+  'audit.query': { roles: ['operator'], scope: 'operator.admin', params: AuditQueryParams, description: 'Query the audit log' },
+} as const satisfies Record<string, MethodSpec>;
+
+export type MethodName = keyof typeof METHODS;
+
+export function isMethod(name: string): name is MethodName {
+  return Object.hasOwn(METHODS, name);
+}
+
+/** Events the hub sends to operator connections. */
+export const EVENTS = {
+  'connect.challenge': 'First frame on every connection: nonce to sign',
+  'pairing.pending': 'To a waiting device: its pairing request id',
+  'satellite:online': 'A satellite connected',
+  'satellite:offline': 'A satellite disconnected or missed 3 heartbeats',
+  'satellite:updated': 'Name, tags or other fields changed',
+  'satellite:removed': 'A satellite was deleted',
+  'pairing:requested': 'A device asks to pair (operators with operator.pairing)',
+  'pairing:resolved': 'A pairing request was approved, rejected or expired',
+  'job:updated': 'A command job changed state',
+  shutdown: 'The hub is going down; reconnect with backoff',
+} as const;
+
+export type EventName = keyof typeof EVENTS;

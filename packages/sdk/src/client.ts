@@ -1,0 +1,331 @@
+import { EventEmitter } from 'node:events';
+import {
+  ChallengePayload,
+  CLOSE_CODES,
+  type ConnectParamsInput,
+  closeNameFor,
+  Frame,
+  HelloResult,
+  HiveError,
+  PROTOCOL_MAX,
+  PROTOCOL_MIN,
+  type RequestFrame,
+  type Role,
+  type Scope,
+  type WireError,
+} from '@hive/protocol';
+import WebSocket from 'ws';
+import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+import { type DeviceIdentity, signConnect } from './identity.js';
+
+export interface TokenStoreLike {
+  get(role: Role): Promise<string | undefined>;
+  set(role: Role, token: string | undefined): Promise<void>;
+}
+
+export interface RequestContext {
+  /** Sends a progress event to the hub while a request is being handled. */
+  signal: AbortSignal;
+}
+
+export type RequestHandler = (method: string, params: unknown, ctx: RequestContext) => Promise<unknown>;
+
+export interface HiveClientOptions {
+  /** WebSocket URL of the hub, e.g. ws://127.0.0.1:7420/ws */
+  url: string;
+  role: Role;
+  scopes?: Scope[];
+  client: ConnectParamsInput['client'];
+  identity?: DeviceIdentity;
+  tokenStore?: TokenStoreLike;
+  apiKey?: string;
+  enrollToken?: string;
+  tags?: string[];
+  caps?: string[];
+  commands?: string[];
+  /** Reconnect after a drop (default true). */
+  reconnect?: boolean;
+  backoff?: Partial<BackoffOptions>;
+  requestTimeoutMs?: number;
+  /** Handles requests the hub sends to this client (e.g. `invoke` for nodes). */
+  onRequest?: RequestHandler;
+  /** Extra options for the ws client (e.g. localAddress, TLS options). */
+  wsOptions?: WebSocket.ClientOptions;
+}
+
+interface Pending {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/**
+ * A connection to the hub speaking protocol v1: handshake (challenge → connect → hello),
+ * request/response, events, hub-initiated requests, and reconnect with jittered backoff that
+ * obeys the hub's recovery hints.
+ *
+ * Events: `hello` (HelloResult), `event` (name, payload, seq), `pairing` (payload),
+ * `disconnected` ({code, reason}), `reconnecting` (delayMs), `fatal` (HiveError), `token` (role).
+ */
+export class HiveClient extends EventEmitter {
+  readonly opts: HiveClientOptions;
+  private ws: WebSocket | undefined;
+  private hello: HelloResult | undefined;
+  private readonly pending = new Map<string, Pending>();
+  private nextId = 1;
+  private attempt = 0;
+  private stopped = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly backoff: BackoffOptions;
+  private readonly inflight = new Map<string, AbortController>();
+  private nextDelayOverride: number | undefined;
+  /** Set when a handshake error's hint already decided what to do after the close. */
+  private decided = false;
+
+  constructor(opts: HiveClientOptions) {
+    super();
+    this.opts = opts;
+    this.backoff = { ...DEFAULT_BACKOFF, ...opts.backoff };
+  }
+
+  get connected(): boolean {
+    return this.hello !== undefined && this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  get helloResult(): HelloResult | undefined {
+    return this.hello;
+  }
+
+  /** Connects; resolves with the first hello, rejects on a fatal error (no reconnect helps). */
+  start(): Promise<HelloResult> {
+    this.stopped = false;
+    return new Promise<HelloResult>((resolve, reject) => {
+      const onHello = (h: HelloResult) => {
+        this.off('fatal', onFatal);
+        resolve(h);
+      };
+      const onFatal = (e: HiveError) => {
+        this.off('hello', onHello);
+        reject(e);
+      };
+      this.once('hello', onHello);
+      this.once('fatal', onFatal);
+      this.open();
+    });
+  }
+
+  /** Closes for good: no reconnect. */
+  async close(): Promise<void> {
+    this.stopped = true;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    const ws = this.ws;
+    if (!ws || ws.readyState === WebSocket.CLOSED) return;
+    await new Promise<void>((resolve) => {
+      ws.once('close', () => resolve());
+      ws.close(CLOSE_CODES.NORMAL.code, 'client closing');
+      setTimeout(() => {
+        ws.terminate();
+        resolve();
+      }, 2000).unref();
+    });
+  }
+
+  /** Sends a request and waits for its response. Throws HiveError with the hub's code. */
+  request<T = unknown>(method: string, params?: unknown, timeoutMs = this.opts.requestTimeoutMs ?? 30_000): Promise<T> {
+    const ws = this.ws;
+    if (!ws || !this.hello || ws.readyState !== WebSocket.OPEN) {
+      return Promise.reject(new HiveError('SATELLITE_OFFLINE', 'Not connected to the hub'));
+    }
+    return this.sendRequest<T>(ws, method, params, timeoutMs);
+  }
+
+  private sendRequest<T>(ws: WebSocket, method: string, params: unknown, timeoutMs: number): Promise<T> {
+    const id = `c${this.nextId++}`;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new HiveError('TIMEOUT', `No response to ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject, timer });
+      ws.send(JSON.stringify({ type: 'req', id, method, params }));
+    });
+  }
+
+  private open(): void {
+    if (this.stopped) return;
+    this.hello = undefined;
+    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, ...this.opts.wsOptions });
+    this.ws = ws;
+    let challenged = false;
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      let frame: Frame;
+      try {
+        frame = Frame.parse(JSON.parse(data.toString()));
+      } catch {
+        return; // a hub never sends these; ignore rather than crash
+      }
+      if (frame.type === 'event') {
+        if (frame.event === 'connect.challenge' && !challenged) {
+          challenged = true;
+          void this.handshake(ws, frame.payload);
+          return;
+        }
+        if (frame.event === 'pairing.pending') this.emit('pairing', frame.payload);
+        this.emit('event', frame.event, frame.payload, frame.seq);
+        return;
+      }
+      if (frame.type === 'res') {
+        const p = this.pending.get(frame.id);
+        if (!p) return;
+        this.pending.delete(frame.id);
+        clearTimeout(p.timer);
+        if (frame.ok) p.resolve(frame.result);
+        else p.reject(HiveError.fromWire(frame.error as WireError));
+        return;
+      }
+      void this.handleHubRequest(ws, frame);
+    });
+    ws.on('close', (code, reasonBuf) => this.onClose(ws, code, reasonBuf.toString()));
+    ws.on('error', () => {
+      /* 'close' follows and drives reconnect */
+    });
+  }
+
+  private async handshake(ws: WebSocket, payload: unknown): Promise<void> {
+    const challenge = ChallengePayload.safeParse(payload);
+    if (!challenge.success) {
+      ws.close(CLOSE_CODES.BAD_FRAME.code, 'bad challenge');
+      return;
+    }
+    const role = this.opts.role;
+    const scopes = this.opts.scopes ?? [];
+    const token = await this.opts.tokenStore?.get(role);
+    const params: ConnectParamsInput = {
+      protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX },
+      role,
+      scopes,
+      client: this.opts.client,
+      auth: {
+        ...(token ? { token } : {}),
+        ...(this.opts.apiKey ? { apiKey: this.opts.apiKey } : {}),
+        ...(this.opts.enrollToken && !token ? { enrollToken: this.opts.enrollToken } : {}),
+      },
+      caps: this.opts.caps ?? [],
+      commands: this.opts.commands ?? [],
+      ...(this.opts.tags ? { tags: this.opts.tags } : {}),
+    };
+    if (this.opts.identity) params.device = signConnect(this.opts.identity, challenge.data.nonce, role, scopes);
+    try {
+      // Pairing may keep this request open until an operator decides.
+      const raw = await this.sendRequest(ws, 'connect', params, 24 * 3600_000);
+      const hello = HelloResult.parse(raw);
+      if (hello.token && this.opts.tokenStore) {
+        await this.opts.tokenStore.set(role, hello.token);
+        this.emit('token', role);
+      }
+      if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
+      this.hello = hello;
+      this.attempt = 0;
+      this.emit('hello', hello);
+    } catch (err) {
+      const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', String(err));
+      await this.applyRecovery(e);
+    }
+  }
+
+  /** Acts on the hub's recovery hint for a handshake error. */
+  private async applyRecovery(e: HiveError): Promise<void> {
+    const action = e.hint?.action ?? 'retry';
+    this.decided = action === 'repair' || action === 'retry';
+    if (action === 'repair') {
+      await this.opts.tokenStore?.set(this.opts.role, undefined);
+      this.nextDelayOverride = 0;
+    } else if (action === 'retry') {
+      if (e.hint?.retryAfterMs !== undefined) this.nextDelayOverride = e.hint.retryAfterMs;
+    } else {
+      this.fatal(e);
+    }
+  }
+
+  private fatal(e: HiveError): void {
+    this.stopped = true;
+    this.emit('fatal', e);
+  }
+
+  private async handleHubRequest(ws: WebSocket, frame: RequestFrame): Promise<void> {
+    const send = (body: Record<string, unknown>) => {
+      if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'res', id: frame.id, ...body }));
+    };
+    if (!this.opts.onRequest) {
+      send({ ok: false, error: { code: 'UNKNOWN_METHOD', message: `No handler for ${frame.method}` } });
+      return;
+    }
+    const ac = new AbortController();
+    this.inflight.set(frame.id, ac);
+    try {
+      const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal });
+      send({ ok: true, result });
+    } catch (err) {
+      const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
+      send({ ok: false, error: e.toWire() });
+    } finally {
+      this.inflight.delete(frame.id);
+    }
+  }
+
+  private onClose(ws: WebSocket, code: number, reason: string): void {
+    if (ws !== this.ws) return;
+    const wasConnected = this.hello !== undefined;
+    this.hello = undefined;
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(new HiveError('SATELLITE_OFFLINE', `Connection closed (${code})`));
+      this.pending.delete(id);
+    }
+    for (const ac of this.inflight.values()) ac.abort();
+    this.inflight.clear();
+    this.emit('disconnected', { code, reason, wasConnected });
+    if (this.stopped) return;
+    if (this.decided) {
+      this.decided = false;
+      this.scheduleReconnect();
+      return;
+    }
+    const name = closeNameFor(code);
+    const recovery = name ? CLOSE_CODES[name].recovery : 'retry';
+    if (recovery === 'abort' || recovery === 'upgrade' || recovery === 'reauth') {
+      const errCode =
+        name === 'PAIRING_REJECTED'
+          ? 'PAIRING_REJECTED'
+          : name === 'PROTOCOL_VERSION'
+            ? 'PROTOCOL_VERSION'
+            : name === 'AUTH_FAILED'
+              ? 'AUTH_INVALID'
+              : 'CONFLICT';
+      this.fatal(new HiveError(errCode, `Hub closed the connection: ${name ?? code} ${reason}`.trim()));
+      return;
+    }
+    if (recovery === 'repair') {
+      void this.opts.tokenStore?.set(this.opts.role, undefined).then(() => this.scheduleReconnect(0));
+      return;
+    }
+    if (code === CLOSE_CODES.SERVICE_RESTART.code) {
+      this.scheduleReconnect(Math.floor(Math.random() * this.backoff.restartSpreadMs));
+      return;
+    }
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(forcedDelay?: number): void {
+    if (this.stopped) return;
+    let delay = forcedDelay ?? backoffDelay(this.attempt, this.backoff);
+    if (this.nextDelayOverride !== undefined) {
+      delay = Math.max(delay, this.nextDelayOverride);
+      this.nextDelayOverride = undefined;
+    }
+    this.attempt++;
+    this.emit('reconnecting', delay);
+    this.reconnectTimer = setTimeout(() => this.open(), delay);
+  }
+}

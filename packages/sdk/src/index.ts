@@ -1,0 +1,12 @@
+export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+export { HiveClient, type HiveClientOptions, type RequestContext, type RequestHandler, type TokenStoreLike } from './client.js';
+export {
+  type DeviceIdentity,
+  deviceIdFromPublicKey,
+  generateIdentity,
+  loadOrCreateIdentity,
+  publicKeyObject,
+  signConnect,
+  TokenStore,
+  verifySignature,
+} from './identity.js';

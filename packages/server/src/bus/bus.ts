@@ -1,0 +1,64 @@
+import { HiveError, type InvokeParams } from '@hive/protocol';
+
+/** The connection side of a satellite: whatever holds its socket implements this. */
+export interface NodeLink {
+  invoke(params: InvokeParams, timeoutMs: number): Promise<unknown>;
+  close(code: number, reason: string): void;
+}
+
+export interface HubEvent {
+  event: string;
+  payload: unknown;
+}
+
+/**
+ * Between feature services and live connections. Services never touch sockets: they ask the bus
+ * to invoke a command on "whoever holds satellite X" and publish events for operators. The local
+ * bus serves one process; a Redis bus (scale-out) implements the same interface across instances.
+ */
+export interface Bus {
+  registerNode(satelliteId: string, link: NodeLink): void;
+  unregisterNode(satelliteId: string, link: NodeLink): void;
+  isNodeConnected(satelliteId: string): boolean;
+  invokeNode(satelliteId: string, params: InvokeParams, timeoutMs: number): Promise<unknown>;
+  closeNode(satelliteId: string, code: number, reason: string): void;
+  publish(event: string, payload: unknown): void;
+  subscribe(handler: (e: HubEvent) => void): () => void;
+  connectedCount(): number;
+}
+
+export function createLocalBus(): Bus {
+  const nodes = new Map<string, NodeLink>();
+  const subscribers = new Set<(e: HubEvent) => void>();
+  return {
+    registerNode(id, link) {
+      nodes.set(id, link);
+    },
+    unregisterNode(id, link) {
+      if (nodes.get(id) === link) nodes.delete(id);
+    },
+    isNodeConnected: (id) => nodes.has(id),
+    invokeNode(id, params, timeoutMs) {
+      const link = nodes.get(id);
+      if (!link) return Promise.reject(new HiveError('SATELLITE_OFFLINE', `Satellite ${id} is not connected`));
+      return link.invoke(params, timeoutMs);
+    },
+    closeNode(id, code, reason) {
+      nodes.get(id)?.close(code, reason);
+    },
+    publish(event, payload) {
+      for (const s of subscribers) {
+        try {
+          s({ event, payload });
+        } catch {
+          /* a failing subscriber must not stop the others */
+        }
+      }
+    },
+    subscribe(handler) {
+      subscribers.add(handler);
+      return () => subscribers.delete(handler);
+    },
+    connectedCount: () => nodes.size,
+  };
+}

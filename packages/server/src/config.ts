@@ -1,0 +1,174 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { DEFAULT_LIMITS } from '@hive/protocol';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+const Duration = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/)]).transform((v) => {
+  if (typeof v === 'number') return v;
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(v) as RegExpExecArray;
+  const n = Number(m[1]);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
+  return n * unit;
+});
+
+/** server.yaml (seed 003 §4). Unknown keys are errors, so typos do not pass silently. */
+export const ConfigSchema = z
+  .object({
+    server: z
+      .object({
+        host: z.string().default('127.0.0.1'),
+        port: z.coerce.number().int().min(0).max(65535).default(7420),
+        external_url: z.string().url().optional(),
+        data_dir: z.string().default('./data'),
+      })
+      .strict()
+      .default({ host: '127.0.0.1', port: 7420, data_dir: './data' }),
+    database: z
+      .object({
+        driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
+        connection: z.string().optional(),
+        max_connections: z.coerce.number().int().min(1).max(500).default(20),
+        min_connections: z.coerce.number().int().min(0).default(0),
+        schema: z.string().optional(),
+      })
+      .strict()
+      .default({ driver: 'sqlite', max_connections: 20, min_connections: 0 }),
+    auth: z
+      .object({
+        admin_api_key: z.string().optional(),
+        jwt_secret: z.string().optional(),
+        jwt_expiration: z.string().default('15m'),
+      })
+      .strict()
+      .default({ jwt_expiration: '15m' }),
+    agents: z
+      .object({
+        heartbeat_interval: Duration.default(30_000),
+        max_sessions_per_agent: z.coerce.number().int().min(1).default(10),
+        token_expiration: z.string().default('0'),
+      })
+      .strict()
+      .default({ heartbeat_interval: 30_000, max_sessions_per_agent: 10, token_expiration: '0' }),
+    pairing: z
+      .object({
+        auto_approve_loopback: z.boolean().default(true),
+        request_ttl: Duration.default(DEFAULT_LIMITS.pairingWaitMs),
+        max_pending_per_ip: z.coerce.number().int().min(1).default(20),
+        max_pending_total: z.coerce.number().int().min(1).default(1000),
+      })
+      .strict()
+      .default({ auto_approve_loopback: true, request_ttl: DEFAULT_LIMITS.pairingWaitMs, max_pending_per_ip: 20, max_pending_total: 1000 }),
+    limits: z
+      .object({
+        max_frame_bytes: z.coerce.number().int().min(1024).default(DEFAULT_LIMITS.maxFrameBytes),
+        handshake_timeout: Duration.default(DEFAULT_LIMITS.handshakeTimeoutMs),
+        max_inflight: z.coerce.number().int().min(1).default(DEFAULT_LIMITS.maxInflight),
+        messages_per_second: z.coerce.number().int().min(1).default(DEFAULT_LIMITS.messagesPerSecond),
+        message_burst: z.coerce.number().int().min(1).default(DEFAULT_LIMITS.messageBurst),
+        max_violations: z.coerce.number().int().min(0).default(DEFAULT_LIMITS.maxViolations),
+      })
+      .strict()
+      .default({
+        max_frame_bytes: DEFAULT_LIMITS.maxFrameBytes,
+        handshake_timeout: DEFAULT_LIMITS.handshakeTimeoutMs,
+        max_inflight: DEFAULT_LIMITS.maxInflight,
+        messages_per_second: DEFAULT_LIMITS.messagesPerSecond,
+        message_burst: DEFAULT_LIMITS.messageBurst,
+        max_violations: DEFAULT_LIMITS.maxViolations,
+      }),
+    logging: z
+      .object({
+        level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+        format: z.enum(['json', 'text']).default('json'),
+        file: z.string().optional(),
+      })
+      .strict()
+      .default({ level: 'info', format: 'json' }),
+    audit: z
+      .object({ enabled: z.boolean().default(true), retention_days: z.coerce.number().int().min(1).default(90) })
+      .strict()
+      .default({ enabled: true, retention_days: 90 }),
+  })
+  .strict();
+
+export type HubConfig = z.infer<typeof ConfigSchema>;
+export type HubConfigInput = z.input<typeof ConfigSchema>;
+
+/** Replaces `${VAR}` with the environment's value ('' when unset). */
+export function substituteEnv(text: string, env: NodeJS.ProcessEnv): string {
+  return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? '');
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function setPath(obj: Record<string, any>, keys: string[], value: unknown): void {
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) cur = cur[k] ??= {};
+  cur[keys[keys.length - 1] as string] = value;
+}
+
+/** Drops empty strings left by `${UNSET}` so defaults apply. */
+function pruneEmpty(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(pruneEmpty);
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== '' && x !== null) out[k] = pruneEmpty(x);
+    return out;
+  }
+  return v;
+}
+
+export interface LoadOptions {
+  file?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Flags win over env, env over the file. */
+  overrides?: { port?: number | undefined; host?: string | undefined; dataDir?: string | undefined };
+}
+
+/** Loads config: defaults < server.yaml < HIVE_* env < flags. Fails naming the bad key. */
+export function loadConfig(opts: LoadOptions = {}): HubConfig {
+  const env = opts.env ?? process.env;
+  let raw: Record<string, any> = {};
+  const file = opts.file ?? env.HIVE_CONFIG;
+  if (file) {
+    if (!existsSync(file)) throw new ConfigError(`Config file ${file} not found`);
+    try {
+      raw = (parseYaml(substituteEnv(readFileSync(file, 'utf8'), env)) as Record<string, any>) ?? {};
+    } catch (err) {
+      throw new ConfigError(`Config file ${file}: ${(err as Error).message}`);
+    }
+    raw = pruneEmpty(raw) as Record<string, any>;
+  }
+  const envMap: [string, string[]][] = [
+    ['HIVE_HOST', ['server', 'host']],
+    ['HIVE_PORT', ['server', 'port']],
+    ['HIVE_DATA_DIR', ['server', 'data_dir']],
+    ['HIVE_DB_DRIVER', ['database', 'driver']],
+    ['HIVE_DB_CONNECTION', ['database', 'connection']],
+    ['ADMIN_API_KEY', ['auth', 'admin_api_key']],
+    ['HIVE_LOG_LEVEL', ['logging', 'level']],
+  ];
+  for (const [name, keys] of envMap) if (env[name]) setPath(raw, keys, env[name]);
+  const o = opts.overrides ?? {};
+  if (o.host !== undefined) setPath(raw, ['server', 'host'], o.host);
+  if (o.port !== undefined) setPath(raw, ['server', 'port'], o.port);
+  if (o.dataDir !== undefined) setPath(raw, ['server', 'data_dir'], o.dataDir);
+  const parsed = ConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    const key = first ? first.path.join('.') || '(root)' : '(root)';
+    const extra = first && first.code === 'unrecognized_keys' ? ` (${(first as { keys: string[] }).keys.join(', ')})` : '';
+    throw new ConfigError(`Invalid config at ${key}${extra}: ${first?.message ?? 'invalid'}`);
+  }
+  const cfg = parsed.data;
+  if (cfg.database.driver === 'sqlite' && !cfg.database.connection) {
+    cfg.database.connection = path.join(cfg.server.data_dir, 'hive.db');
+  }
+  if (cfg.database.driver === 'postgres' && !cfg.database.connection) {
+    throw new ConfigError('Invalid config at database.connection: required when database.driver is postgres');
+  }
+  return cfg;
+}

@@ -1,0 +1,181 @@
+import { HiveError } from '@hive/protocol';
+import type { Logger } from 'pino';
+import { newId } from '../../lib/ids.js';
+import { redact } from '../../lib/redact.js';
+import type { Db } from '../../store/db.js';
+import { fromJson, toJson } from '../../store/db.js';
+import type { AuditLogsTable } from '../../store/schema.js';
+
+export interface AuditActor {
+  type: string;
+  id: string;
+  name: string;
+  ip?: string | undefined;
+}
+
+export interface AuditInput {
+  actor: AuditActor;
+  action: string;
+  target?: { type: string; id: string } | undefined;
+  details?: Record<string, unknown> | undefined;
+  result: 'success' | 'failure';
+  error?: string | undefined;
+  sourceIp?: string | undefined;
+  correlationId?: string | undefined;
+}
+
+export interface AuditEntry {
+  id: string;
+  timestamp: string;
+  actor: { type: string; id: string; name: string };
+  action: string;
+  target: { type: string; id: string } | null;
+  details: Record<string, unknown>;
+  result: 'success' | 'failure';
+  error: string | null;
+  source_ip: string | null;
+  correlation_id: string | null;
+}
+
+export interface AuditQuery {
+  action?: string | undefined;
+  actor_id?: string | undefined;
+  target_id?: string | undefined;
+  correlation_id?: string | undefined;
+  result?: 'success' | 'failure' | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+  page: number;
+  per_page: number;
+}
+
+const BATCH = 500;
+
+/**
+ * The audit trail. `log` never blocks the caller: entries are queued and written in batches in
+ * one transaction (thousands of connects per second stay cheap); a failed write keeps the batch
+ * and retries, and `flush` (called by queries and at shutdown) waits until everything is stored.
+ */
+export const auditServiceFactory = ({ db, logger }: { db: Db; logger: Logger }) => {
+  let queue: AuditLogsTable[] = [];
+  let writing: Promise<void> | null = null;
+  let timer: NodeJS.Timeout | null = null;
+  let retryMs = 100;
+
+  function toRow(e: AuditInput): AuditLogsTable {
+    return {
+      id: newId('aud'),
+      ts: new Date().toISOString(),
+      actor_type: e.actor.type,
+      actor_id: e.actor.id,
+      actor_name: e.actor.name,
+      action: e.action,
+      target_type: e.target?.type ?? null,
+      target_id: e.target?.id ?? null,
+      details: toJson(redact(e.details ?? {})),
+      result: e.result,
+      error: e.error ? String(redact(e.error)).slice(0, 2000) : null,
+      source_ip: e.sourceIp ?? e.actor.ip ?? null,
+      correlation_id: e.correlationId ?? null,
+    };
+  }
+
+  async function writeAll(): Promise<void> {
+    while (queue.length > 0) {
+      const batch = queue.slice(0, BATCH);
+      try {
+        await db.transaction().execute(async (trx) => {
+          await trx.insertInto('audit_logs').values(batch).execute();
+        });
+        queue = queue.slice(batch.length);
+        retryMs = 100;
+      } catch (err) {
+        logger.error({ err: (err as Error).message, pending: queue.length }, 'audit write failed; will retry');
+        await new Promise((r) => setTimeout(r, retryMs));
+        retryMs = Math.min(retryMs * 2, 5000);
+        if (closed && retryMs >= 5000) throw err;
+      }
+    }
+  }
+
+  let closed = false;
+
+  function schedule(): void {
+    if (timer || writing) return;
+    timer = setTimeout(() => {
+      timer = null;
+      void flush();
+    }, 5);
+  }
+
+  function flush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    if (!writing) {
+      writing = writeAll().finally(() => {
+        writing = null;
+        if (queue.length > 0) schedule();
+      });
+    }
+    return writing.then(() => (queue.length > 0 ? flush() : undefined));
+  }
+
+  function toEntry(r: AuditLogsTable): AuditEntry {
+    return {
+      id: r.id,
+      timestamp: r.ts,
+      actor: { type: r.actor_type, id: r.actor_id, name: r.actor_name },
+      action: r.action,
+      target: r.target_type && r.target_id ? { type: r.target_type, id: r.target_id } : null,
+      details: fromJson(r.details, {}),
+      result: r.result,
+      error: r.error,
+      source_ip: r.source_ip,
+      correlation_id: r.correlation_id,
+    };
+  }
+
+  return {
+    log(e: AuditInput): void {
+      queue.push(toRow(e));
+      schedule();
+    },
+    flush,
+    async query(q: AuditQuery): Promise<{ items: AuditEntry[]; total: number }> {
+      await flush();
+      let sel = db.selectFrom('audit_logs');
+      if (q.action) {
+        // `pairing.*` matches a whole family of actions
+        sel = q.action.endsWith('.*') ? sel.where('action', 'like', `${q.action.slice(0, -1)}%`) : sel.where('action', '=', q.action);
+      }
+      if (q.actor_id) sel = sel.where('actor_id', '=', q.actor_id);
+      if (q.target_id) sel = sel.where('target_id', '=', q.target_id);
+      if (q.correlation_id) sel = sel.where('correlation_id', '=', q.correlation_id);
+      if (q.result) sel = sel.where('result', '=', q.result);
+      if (q.since) sel = sel.where('ts', '>=', new Date(q.since).toISOString());
+      if (q.until) sel = sel.where('ts', '<=', new Date(q.until).toISOString());
+      const [{ n } = { n: 0 }] = await sel.select((eb) => eb.fn.countAll<number>().as('n')).execute();
+      const rows = await sel
+        .selectAll()
+        .orderBy('id', 'desc')
+        .limit(q.per_page)
+        .offset((q.page - 1) * q.per_page)
+        .execute();
+      return { items: rows.map(toEntry), total: Number(n) };
+    },
+    async get(id: string): Promise<AuditEntry> {
+      await flush();
+      const row = await db.selectFrom('audit_logs').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) throw new HiveError('NOT_FOUND', `Audit entry ${id} not found`);
+      return toEntry(row);
+    },
+    async close(): Promise<void> {
+      closed = true;
+      await flush();
+    },
+  };
+};
+
+export type AuditService = ReturnType<typeof auditServiceFactory>;

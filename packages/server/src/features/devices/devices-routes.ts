@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { type HiveApp, ok, paginated } from '../../http/app.js';
+import type { DevicesService } from './devices-service.js';
+
+const Tag = z
+  .string()
+  .trim()
+  .min(1)
+  .max(64)
+  .regex(/^[A-Za-z0-9._:-]+$/, 'tags use letters, digits, . _ : -');
+const IdParam = z.object({ id: z.string().trim().min(1).max(128) });
+
+export function registerDevicesRoutes(app: HiveApp, devices: DevicesService): void {
+  app.get('/api/v1/satellites', {
+    config: { scope: 'operator.read' },
+    schema: {
+      querystring: z.object({
+        status: z.enum(['online', 'offline']).optional(),
+        tag: Tag.optional(),
+        q: z.string().trim().max(128).optional(),
+        page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+        per_page: z.coerce.number().int().min(1).max(500).default(50),
+      }),
+    },
+    handler: async (req) => {
+      const q = req.query;
+      const { items, total } = await devices.listSatellites(req.principal, q);
+      return paginated(items, total, q.page, q.per_page);
+    },
+  });
+
+  app.get('/api/v1/satellites/:id', {
+    config: { scope: 'operator.read' },
+    schema: { params: IdParam },
+    handler: async (req) => ok(await devices.getSatellite(req.principal, req.params.id)),
+  });
+
+  app.put('/api/v1/satellites/:id', {
+    config: { scope: 'operator.write' },
+    schema: {
+      params: IdParam,
+      body: z.object({ name: z.string().trim().min(1).max(128).optional(), tags: z.array(Tag).max(32).optional() }).strict(),
+    },
+    handler: async (req) => ok(await devices.updateSatellite(req.principal, req.params.id, req.body)),
+  });
+
+  app.delete('/api/v1/satellites/:id', {
+    config: { scope: 'operator.write' },
+    schema: { params: IdParam },
+    handler: async (req) => ok(await devices.deleteSatellite(req.principal, req.params.id)),
+  });
+
+  app.get('/api/v1/tags', {
+    config: { scope: 'operator.read' },
+    handler: async (req) => ok(await devices.listTags(req.principal)),
+  });
+
+  app.get('/api/v1/pairing', {
+    config: { scope: 'operator.pairing' },
+    schema: { querystring: z.object({ status: z.enum(['pending', 'approved', 'rejected', 'expired']).optional() }) },
+    handler: async (req) => ok(await devices.listPairing(req.principal, req.query.status)),
+  });
+
+  app.post('/api/v1/pairing/:id/approve', {
+    config: { scope: 'operator.pairing' },
+    schema: { params: IdParam },
+    handler: async (req) => ok(await devices.approvePairing(req.principal, req.params.id)),
+  });
+
+  app.post('/api/v1/pairing/:id/reject', {
+    config: { scope: 'operator.pairing' },
+    schema: { params: IdParam },
+    handler: async (req) => ok(await devices.rejectPairing(req.principal, req.params.id)),
+  });
+}

@@ -1,0 +1,565 @@
+import { type ConnectParams, connectSigningPayload, HiveError, type Role, type Scope } from '@hive/protocol';
+import { deviceIdFromPublicKey, verifySignature } from '@hive/sdk';
+import type { Bus } from '../../bus/bus.js';
+import { mintToken, newId, parseToken, safeEqualHex, sha256 } from '../../lib/ids.js';
+import type { Principal } from '../../lib/principal.js';
+import { requireScope } from '../../lib/principal.js';
+import { fromJson, nowIso, toJson } from '../../store/db.js';
+import type { AuditService } from '../audit/audit-service.js';
+import type { AuthService } from '../auth/auth-service.js';
+import type { DevicesStore, SatelliteFilter, SatelliteView } from './devices-store.js';
+import { nextFreeSlug, slugify, wordPair } from './slug.js';
+
+export interface PairingConfig {
+  autoApproveLoopback: boolean;
+  /** How long a pairing request stays pending. */
+  requestTtlMs: number;
+  maxPendingPerIp: number;
+  maxPendingTotal: number;
+}
+
+export interface HandshakeInput {
+  params: ConnectParams;
+  nonce: string;
+  ip: string;
+  loopback: boolean;
+}
+
+export interface Authenticated {
+  kind: 'ready';
+  role: Role;
+  deviceId: string | null;
+  scopes: Scope[];
+  principal: Principal;
+  satellite: SatelliteView | null;
+  /** New device token, present right after pairing. */
+  token?: string;
+}
+
+export interface PendingPairing {
+  kind: 'pending';
+  requestId: string;
+  deviceId: string;
+  expiresAt: string;
+  /** Settles when an operator decides or the request expires. */
+  decision: Promise<Authenticated>;
+  /** The device went away: stop waiting (the request stays listed until it expires). */
+  cancel(): void;
+}
+
+const SIGNATURE_SKEW_MS = 120_000;
+
+export interface PairingView {
+  id: string;
+  device_id: string;
+  role: Role;
+  scopes: string[];
+  client: Record<string, unknown>;
+  tags: string[];
+  remote_ip: string | null;
+  status: string;
+  auto: boolean;
+  created_at: string;
+  expires_at: string;
+  resolved_at: string | null;
+  resolved_by: string | null;
+}
+
+/**
+ * Device identity, pairing, device tokens, the satellite registry and presence.
+ * The WebSocket layer calls `handshake` for every connect; operators call the pairing and
+ * registry methods from REST, WS and CLI.
+ */
+export const devicesServiceFactory = ({
+  store,
+  audit,
+  auth,
+  bus,
+  pairing,
+}: {
+  store: DevicesStore;
+  audit: Pick<AuditService, 'log'>;
+  auth: Pick<AuthService, 'verifyApiKey'>;
+  bus: Bus;
+  pairing: PairingConfig;
+}) => {
+  const waiters = new Map<string, { resolve: () => void; reject: (e: HiveError) => void }>();
+  /** In-memory presence: satellites connected to this process, with their last pong. */
+  const lastSeen = new Map<string, number>();
+
+  const deviceActor = (deviceId: string, name: string, ip?: string) => ({ type: 'device', id: deviceId, name, ip });
+
+  function verifyDevice(input: HandshakeInput): string {
+    const { params, nonce, ip } = input;
+    const dev = params.device;
+    if (!dev) throw new HiveError('AUTH_REQUIRED', 'Role node needs a device key', undefined, { action: 'abort' });
+    let deviceId: string;
+    try {
+      deviceId = deviceIdFromPublicKey(dev.publicKey);
+    } catch {
+      throw new HiveError('AUTH_INVALID', 'Malformed device public key', undefined, { action: 'abort' });
+    }
+    const fail = (reason: string, message: string, retryAfterMs = 30_000) => {
+      audit.log({
+        actor: deviceActor(deviceId, params.client.hostname ?? params.client.name, ip),
+        action: 'device.auth_failed',
+        target: { type: 'device', id: deviceId },
+        details: { reason, role: params.role },
+        result: 'failure',
+        error: message,
+      });
+      return new HiveError('AUTH_INVALID', message, { reason }, { action: 'retry', retryAfterMs });
+    };
+    if (Math.abs(Date.now() - dev.signedAt) > SIGNATURE_SKEW_MS) {
+      throw fail('stale_signature', 'Signature timestamp outside the allowed clock skew (check the device clock)');
+    }
+    const payload = connectSigningPayload({ nonce, deviceId, role: params.role, scopes: params.scopes, signedAt: dev.signedAt });
+    if (!verifySignature(dev.publicKey, payload, dev.signature)) throw fail('bad_signature', 'Device signature does not verify for this connection');
+    return deviceId;
+  }
+
+  async function authenticateToken(input: HandshakeInput, deviceId: string, token: string): Promise<Authenticated> {
+    const { params, ip } = input;
+    const name = params.client.hostname ?? params.client.name;
+    const refuse = (reason: string, message: string) => {
+      audit.log({
+        actor: deviceActor(deviceId, name, ip),
+        action: 'device.auth_failed',
+        target: { type: 'device', id: deviceId },
+        details: { reason, role: params.role },
+        result: 'failure',
+        error: message,
+      });
+      // The stored token is useless: drop it and pair again.
+      return new HiveError('AUTH_INVALID', message, { reason }, { action: 'repair' });
+    };
+    const parsed = parseToken('hdt', token);
+    const row = parsed ? await store.getToken(parsed.id) : undefined;
+    if (!row || !safeEqualHex(row.token_hash, sha256(token))) throw refuse('unknown_token', 'Unknown device token');
+    if (row.revoked_at) throw refuse('revoked_token', 'Device token revoked');
+    if (row.expires_at && row.expires_at < nowIso()) throw refuse('expired_token', 'Device token expired');
+    if (row.device_id !== deviceId) throw refuse('key_mismatch', 'Token is bound to another device key');
+    if (row.role !== params.role) throw refuse('role_mismatch', `Token is for role ${row.role}`);
+    const device = await store.getDevice(deviceId);
+    if (!device || device.public_key !== params.device?.publicKey) throw refuse('key_mismatch', 'Token is bound to another device key');
+    void store.touchToken(row.id);
+    return ready(input, deviceId, fromJson<Scope[]>(row.scopes, []));
+  }
+
+  async function ready(input: HandshakeInput, deviceId: string, granted: Scope[], token?: string): Promise<Authenticated> {
+    const { params } = input;
+    const scopes = params.role === 'operator' ? params.scopes.filter((s) => granted.includes(s)) : [];
+    let satellite: SatelliteView | null = null;
+    if (params.role === 'node') {
+      satellite = (await store.getSatellite(deviceId)) ?? null;
+      if (!satellite) {
+        // Token valid but the row is gone (deleted satellite): pair again.
+        throw new HiveError('PAIRING_REQUIRED', 'Satellite was removed; pairing again', undefined, { action: 'repair' });
+      }
+    }
+    const principal: Principal = {
+      type: 'device',
+      id: deviceId,
+      name: satellite?.slug ?? params.client.hostname ?? params.client.name,
+      scopes: new Set(scopes),
+      ip: input.ip,
+    };
+    return { kind: 'ready', role: params.role, deviceId, scopes, principal, satellite, ...(token ? { token } : {}) };
+  }
+
+  async function createSatellite(deviceId: string, params: ConnectParams, tags: string[]): Promise<void> {
+    if (await store.getSatellite(deviceId)) return;
+    const label = params.client.displayName || params.client.hostname || '';
+    const base = slugify(label) || wordPair();
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const slug = nextFreeSlug(base, await store.slugsLike(base));
+      const now = nowIso();
+      try {
+        await store.insertSatellite(
+          {
+            id: deviceId,
+            slug,
+            name: label || slug,
+            hostname: params.client.hostname ?? null,
+            os: params.client.platform ?? null,
+            os_release: params.client.osRelease ?? null,
+            arch: params.client.arch ?? null,
+            agent_version: params.client.version,
+            project: 'default',
+            status: 'offline',
+            commands: toJson(params.commands),
+            remote_ip: null,
+            last_seen: null,
+            created_at: now,
+            updated_at: now,
+          },
+          tags,
+        );
+        return;
+      } catch (err) {
+        if (await store.getSatellite(deviceId)) return;
+        if (attempt === 19) throw err;
+      }
+    }
+  }
+
+  /** Hands out the device token for an approved pairing request (once). */
+  async function issueToken(input: HandshakeInput, deviceId: string, requestId: string): Promise<Authenticated | null> {
+    if (!(await store.claimTokenIssue(requestId))) return null;
+    const req = await store.getPairing(requestId);
+    if (!req) return null;
+    const { params } = input;
+    const scopes = fromJson<Scope[]>(req.scopes, []);
+    await store.ensureDevice(deviceId, req.public_key);
+    if (params.role === 'node') await createSatellite(deviceId, params, fromJson<string[]>(req.tags, []));
+    const minted = mintToken('hdt');
+    await store.insertToken({
+      id: minted.id,
+      device_id: deviceId,
+      role: params.role,
+      token_hash: minted.hash,
+      scopes: toJson(scopes),
+      created_at: nowIso(),
+      expires_at: null,
+      revoked_at: null,
+      last_used_at: null,
+    });
+    // One live token per device and role: pairing again replaces the old one.
+    await store.revokeTokens(deviceId, params.role, minted.id);
+    audit.log({
+      actor: deviceActor(deviceId, params.client.hostname ?? params.client.name, input.ip),
+      action: 'device.token_issued',
+      target: { type: 'device', id: deviceId },
+      details: { role: params.role, token_id: minted.id, pairing_request: requestId },
+      result: 'success',
+    });
+    return ready(input, deviceId, scopes, minted.token);
+  }
+
+  async function requestPairing(input: HandshakeInput, deviceId: string): Promise<Authenticated | PendingPairing> {
+    const { params, ip, loopback } = input;
+    const name = params.client.hostname ?? params.client.name;
+    const publicKey = params.device?.publicKey ?? '';
+    // A device that already has an approved, not yet collected request gets its token now.
+    const approved = await store.findPairing(deviceId, params.role, 'approved');
+    if (approved && approved.token_issued === 0 && approved.public_key === publicKey) {
+      const done = await issueToken(input, deviceId, approved.id);
+      if (done) return done;
+    }
+    let req = await store.findPairing(deviceId, params.role, 'pending');
+    if (req && req.public_key !== publicKey) req = undefined;
+    if (!req) {
+      if (!(loopback && pairing.autoApproveLoopback)) {
+        if ((await store.countPending(ip)) >= pairing.maxPendingPerIp || (await store.countPending()) >= pairing.maxPendingTotal) {
+          audit.log({
+            actor: deviceActor(deviceId, name, ip),
+            action: 'pairing.rate_limited',
+            target: { type: 'device', id: deviceId },
+            result: 'failure',
+            error: 'too many pending pairing requests',
+          });
+          throw new HiveError('RATE_LIMITED', 'Too many pending pairing requests', undefined, { action: 'retry', retryAfterMs: 60_000 });
+        }
+      }
+      const now = Date.now();
+      const row = {
+        id: newId('pr'),
+        device_id: deviceId,
+        public_key: publicKey,
+        role: params.role,
+        scopes: toJson(params.scopes),
+        client: toJson(params.client),
+        tags: toJson(params.tags ?? []),
+        remote_ip: ip,
+        status: 'pending' as const,
+        auto: 0,
+        token_issued: 0,
+        created_at: new Date(now).toISOString(),
+        expires_at: new Date(now + pairing.requestTtlMs).toISOString(),
+        resolved_at: null,
+        resolved_by: null,
+      };
+      await store.insertPairing(row);
+      req = { ...row };
+      audit.log({
+        actor: deviceActor(deviceId, name, ip),
+        action: 'pairing.requested',
+        target: { type: 'device', id: deviceId },
+        details: { request_id: row.id, role: params.role, scopes: params.scopes, loopback },
+        result: 'success',
+      });
+      if (loopback && pairing.autoApproveLoopback) {
+        await store.resolvePairing(row.id, 'approved', 'auto:loopback');
+        audit.log({
+          actor: { type: 'system', id: 'hub', name: 'hub' },
+          action: 'pairing.auto_approved',
+          target: { type: 'device', id: deviceId },
+          details: { request_id: row.id, role: params.role, reason: 'loopback' },
+          result: 'success',
+          sourceIp: ip,
+        });
+        const done = await issueToken(input, deviceId, row.id);
+        if (done) return done;
+        throw new HiveError('CONFLICT', 'Pairing raced with another connection', undefined, { action: 'retry', retryAfterMs: 1000 });
+      }
+      bus.publish('pairing:requested', toView(row));
+    }
+    const requestId = req.id;
+    let cancelled = false;
+    const decision = new Promise<void>((resolve, reject) => {
+      waiters.set(requestId, { resolve, reject });
+    }).then(async () => {
+      if (cancelled) throw new HiveError('PAIRING_REQUIRED', 'cancelled');
+      const done = await issueToken(input, deviceId, requestId);
+      if (!done) throw new HiveError('CONFLICT', 'Token for this pairing was already handed out', undefined, { action: 'retry', retryAfterMs: 1000 });
+      return done;
+    });
+    decision.catch(() => {});
+    return {
+      kind: 'pending',
+      requestId,
+      deviceId,
+      expiresAt: req.expires_at,
+      decision,
+      cancel() {
+        cancelled = true;
+        waiters.get(requestId)?.reject(new HiveError('PAIRING_REQUIRED', 'cancelled'));
+        waiters.delete(requestId);
+      },
+    };
+  }
+
+  function toView(r: {
+    id: string;
+    device_id: string;
+    role: string;
+    scopes: string;
+    client: string;
+    tags: string;
+    remote_ip: string | null;
+    status: string;
+    auto: number;
+    created_at: string;
+    expires_at: string;
+    resolved_at: string | null;
+    resolved_by: string | null;
+  }): PairingView {
+    return {
+      id: r.id,
+      device_id: r.device_id,
+      role: r.role as Role,
+      scopes: fromJson(r.scopes, []),
+      client: fromJson(r.client, {}),
+      tags: fromJson(r.tags, []),
+      remote_ip: r.remote_ip,
+      status: r.status,
+      auto: r.auto === 1,
+      created_at: r.created_at,
+      expires_at: r.expires_at,
+      resolved_at: r.resolved_at,
+      resolved_by: r.resolved_by,
+    };
+  }
+
+  async function resolveRef(ref: string): Promise<SatelliteView> {
+    const rows = await store.findByRef(ref);
+    if (rows.length === 0) throw new HiveError('SATELLITE_NOT_FOUND', `Satellite ${ref} not found`, { satellite: ref });
+    if (rows.length > 1)
+      throw new HiveError('AMBIGUOUS', `Name ${ref} matches ${rows.length} satellites; use the id or slug`, { matches: rows.map((r) => r.slug) });
+    const sat = await store.getSatellite((rows[0] as { id: string }).id);
+    if (!sat) throw new HiveError('SATELLITE_NOT_FOUND', `Satellite ${ref} not found`);
+    return sat;
+  }
+
+  return {
+    /** Authenticates a `connect`: device signature, token, API key, or pairing. */
+    async handshake(input: HandshakeInput): Promise<Authenticated | PendingPairing> {
+      const { params, ip } = input;
+      if (params.role === 'operator' && params.auth.apiKey) {
+        let principal: Principal;
+        try {
+          principal = await auth.verifyApiKey(params.auth.apiKey, ip);
+        } catch (err) {
+          audit.log({
+            actor: { type: 'api_key', id: 'unknown', name: 'unknown', ip },
+            action: 'operator.auth_failed',
+            details: { reason: (err as HiveError).message },
+            result: 'failure',
+          });
+          throw new HiveError('AUTH_INVALID', (err as HiveError).message, undefined, { action: 'reauth' });
+        }
+        const held = [...principal.scopes];
+        const wanted = params.scopes.length ? params.scopes : held;
+        const scopes = held.includes('operator.admin') ? wanted : wanted.filter((s) => held.includes(s));
+        const deviceId = params.device ? verifyDevice(input) : null;
+        return { kind: 'ready', role: 'operator', deviceId, scopes, principal: { ...principal, scopes: new Set(scopes) }, satellite: null };
+      }
+      const deviceId = verifyDevice(input);
+      if (params.auth.token) return authenticateToken(input, deviceId, params.auth.token);
+      return requestPairing(input, deviceId);
+    },
+
+    async listPairing(p: Principal, status?: PairingView['status']): Promise<PairingView[]> {
+      requireScope(p, 'operator.pairing');
+      return (await store.listPairing(status as 'pending' | undefined)).map(toView);
+    },
+
+    async approvePairing(p: Principal, id: string): Promise<PairingView> {
+      requireScope(p, 'operator.pairing');
+      const req = await store.getPairing(id);
+      if (!req) throw new HiveError('NOT_FOUND', `Pairing request ${id} not found`);
+      if (!(await store.resolvePairing(id, 'approved', `${p.type}:${p.id}`))) {
+        throw new HiveError('ALREADY_RESOLVED', `Pairing request ${id} is already ${req.status}`, { status: req.status });
+      }
+      audit.log({
+        actor: p,
+        action: 'pairing.approved',
+        target: { type: 'device', id: req.device_id },
+        details: { request_id: id, role: req.role, scopes: fromJson(req.scopes, []) },
+        result: 'success',
+      });
+      const after = (await store.getPairing(id)) ?? req;
+      bus.publish('pairing:resolved', toView(after));
+      waiters.get(id)?.resolve();
+      waiters.delete(id);
+      return toView(after);
+    },
+
+    async rejectPairing(p: Principal, id: string): Promise<PairingView> {
+      requireScope(p, 'operator.pairing');
+      const req = await store.getPairing(id);
+      if (!req) throw new HiveError('NOT_FOUND', `Pairing request ${id} not found`);
+      if (!(await store.resolvePairing(id, 'rejected', `${p.type}:${p.id}`))) {
+        throw new HiveError('ALREADY_RESOLVED', `Pairing request ${id} is already ${req.status}`, { status: req.status });
+      }
+      audit.log({
+        actor: p,
+        action: 'pairing.rejected',
+        target: { type: 'device', id: req.device_id },
+        details: { request_id: id, role: req.role },
+        result: 'success',
+      });
+      const after = (await store.getPairing(id)) ?? req;
+      bus.publish('pairing:resolved', toView(after));
+      waiters.get(id)?.reject(new HiveError('PAIRING_REJECTED', 'Pairing request was rejected by an operator', { request_id: id }, { action: 'abort' }));
+      waiters.delete(id);
+      return toView(after);
+    },
+
+    /** Expires stale pending requests; their waiting devices are told to retry later. */
+    async sweepPairing(): Promise<void> {
+      for (const id of await store.expirePairing(nowIso())) {
+        audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'pairing.expired', target: { type: 'pairing_request', id }, result: 'success' });
+        waiters
+          .get(id)
+          ?.reject(
+            new HiveError('PAIRING_REQUIRED', 'Pairing request expired without a decision', { request_id: id }, { action: 'retry', retryAfterMs: 60_000 }),
+          );
+        waiters.delete(id);
+        bus.publish('pairing:resolved', { id, status: 'expired' });
+      }
+    },
+
+    // ----------------------------------------------------------------- registry
+    resolveRef,
+    async listSatellites(p: Principal, f: SatelliteFilter) {
+      requireScope(p, 'operator.read');
+      return store.listSatellites(f);
+    },
+    async getSatellite(p: Principal, ref: string) {
+      requireScope(p, 'operator.read');
+      return resolveRef(ref);
+    },
+    async updateSatellite(p: Principal, ref: string, patch: { name?: string | undefined; tags?: string[] | undefined }) {
+      requireScope(p, 'operator.write');
+      const sat = await resolveRef(ref);
+      await store.updateSatellite(sat.id, patch.name ? { name: patch.name } : {}, patch.tags ? [...new Set(patch.tags)] : undefined);
+      const after = await resolveRef(sat.id);
+      audit.log({
+        actor: p,
+        action: 'satellite.updated',
+        target: { type: 'satellite', id: sat.id },
+        details: { before: { name: sat.name, tags: sat.tags }, after: { name: after.name, tags: after.tags } },
+        result: 'success',
+      });
+      bus.publish('satellite:updated', after);
+      return after;
+    },
+    async deleteSatellite(p: Principal, ref: string) {
+      requireScope(p, 'operator.write');
+      const sat = await resolveRef(ref);
+      await store.deleteSatellite(sat.id);
+      lastSeen.delete(sat.id);
+      bus.closeNode(sat.id, 4007, 'satellite removed');
+      audit.log({
+        actor: p,
+        action: 'satellite.deleted',
+        target: { type: 'satellite', id: sat.id },
+        details: { slug: sat.slug, name: sat.name, tokens: 'revoked' },
+        result: 'success',
+      });
+      bus.publish('satellite:removed', { id: sat.id, slug: sat.slug });
+      return { id: sat.id, deleted: true };
+    },
+    async listTags(p: Principal) {
+      requireScope(p, 'operator.read');
+      return store.allTags();
+    },
+
+    // ----------------------------------------------------------------- presence
+    async markOnline(a: Authenticated, params: ConnectParams, ip: string): Promise<SatelliteView | null> {
+      if (!a.deviceId || a.role !== 'node') return null;
+      const now = nowIso();
+      await store.setPresence(a.deviceId, {
+        status: 'online',
+        last_seen: now,
+        remote_ip: ip,
+        hostname: params.client.hostname ?? null,
+        os: params.client.platform ?? null,
+        os_release: params.client.osRelease ?? null,
+        arch: params.client.arch ?? null,
+        agent_version: params.client.version,
+        commands: toJson(params.commands),
+      });
+      lastSeen.set(a.deviceId, Date.now());
+      const sat = (await store.getSatellite(a.deviceId)) ?? null;
+      audit.log({
+        actor: a.principal,
+        action: 'satellite.connected',
+        target: { type: 'satellite', id: a.deviceId },
+        details: { agent_version: params.client.version },
+        result: 'success',
+        sourceIp: ip,
+      });
+      if (sat) bus.publish('satellite:online', { id: sat.id, slug: sat.slug, name: sat.name, system: { hostname: sat.hostname, os: sat.os, arch: sat.arch } });
+      return sat;
+    },
+    heartbeat(satelliteId: string): void {
+      if (lastSeen.has(satelliteId)) lastSeen.set(satelliteId, Date.now());
+    },
+    async markOffline(a: Authenticated, reason: string): Promise<void> {
+      if (!a.deviceId || a.role !== 'node') return;
+      const seen = new Date(lastSeen.get(a.deviceId) ?? Date.now()).toISOString();
+      lastSeen.delete(a.deviceId);
+      await store.setPresence(a.deviceId, { status: 'offline', last_seen: seen });
+      audit.log({
+        actor: a.principal,
+        action: 'satellite.disconnected',
+        target: { type: 'satellite', id: a.deviceId },
+        details: { reason },
+        result: 'success',
+      });
+      bus.publish('satellite:offline', { id: a.deviceId, last_seen: seen, reason });
+    },
+    /** Persists last_seen of the satellites held by this process (called once per heartbeat). */
+    async flushPresence(): Promise<void> {
+      if (lastSeen.size) await store.touchLastSeen([...lastSeen.keys()], nowIso());
+    },
+    /** At start nothing is connected to this process yet. */
+    async resetPresence(): Promise<number> {
+      return store.markAllOffline();
+    },
+  };
+};
+
+export type DevicesService = ReturnType<typeof devicesServiceFactory>;

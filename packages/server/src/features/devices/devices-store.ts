@@ -1,0 +1,319 @@
+import type { Transaction } from 'kysely';
+import type { Db } from '../../store/db.js';
+import { fromJson, nowIso } from '../../store/db.js';
+import type { Database, PairingRequestsTable, SatellitesTable } from '../../store/schema.js';
+
+type Conn = Db | Transaction<Database>;
+
+export interface SatelliteView {
+  id: string;
+  slug: string;
+  name: string;
+  hostname: string | null;
+  os: string | null;
+  os_release: string | null;
+  arch: string | null;
+  agent_version: string | null;
+  project: string;
+  status: 'online' | 'offline';
+  tags: string[];
+  roles: string[];
+  commands: string[];
+  remote_ip: string | null;
+  last_seen: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface SatelliteFilter {
+  status?: 'online' | 'offline' | undefined;
+  tag?: string | undefined;
+  q?: string | undefined;
+  page: number;
+  per_page: number;
+}
+
+/** Persistence of satellites, their tags, device keys, device tokens and pairing requests. */
+export const devicesStoreFactory = ({ db }: { db: Db }) => {
+  async function tagsFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (ids.length === 0) return out;
+    const rows = await c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', ids).orderBy('tag').execute();
+    for (const r of rows) {
+      const list = out.get(r.satellite_id) ?? [];
+      list.push(r.tag);
+      out.set(r.satellite_id, list);
+    }
+    return out;
+  }
+
+  async function rolesFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
+    const out = new Map<string, string[]>();
+    if (ids.length === 0) return out;
+    const rows = await c
+      .selectFrom('device_tokens')
+      .select(['device_id', 'role'])
+      .distinct()
+      .where('device_id', 'in', ids)
+      .where('revoked_at', 'is', null)
+      .execute();
+    for (const r of rows) out.set(r.device_id, [...(out.get(r.device_id) ?? []), r.role].sort());
+    return out;
+  }
+
+  async function hydrate(rows: SatellitesTable[], c: Conn = db): Promise<SatelliteView[]> {
+    const ids = rows.map((r) => r.id);
+    const [tags, roles] = await Promise.all([tagsFor(ids, c), rolesFor(ids, c)]);
+    return rows.map((r) => ({
+      id: r.id,
+      slug: r.slug,
+      name: r.name,
+      hostname: r.hostname,
+      os: r.os,
+      os_release: r.os_release,
+      arch: r.arch,
+      agent_version: r.agent_version,
+      project: r.project,
+      status: r.status,
+      tags: tags.get(r.id) ?? [],
+      roles: roles.get(r.id) ?? [],
+      commands: fromJson<string[]>(r.commands, []),
+      remote_ip: r.remote_ip,
+      last_seen: r.last_seen,
+      created_at: r.created_at,
+      updated_at: r.updated_at,
+    }));
+  }
+
+  return {
+    async listSatellites(f: SatelliteFilter): Promise<{ items: SatelliteView[]; total: number }> {
+      let sel = db.selectFrom('satellites');
+      if (f.status) sel = sel.where('status', '=', f.status);
+      if (f.tag) {
+        const tag = f.tag;
+        sel = sel.where('id', 'in', (eb) => eb.selectFrom('satellite_tags').select('satellite_id').where('tag', '=', tag));
+      }
+      if (f.q) {
+        const needle = `%${f.q.toLowerCase().replace(/[\\%_]/g, '')}%`;
+        sel = sel.where((eb) =>
+          eb.or([
+            eb(eb.fn('lower', ['name']), 'like', needle),
+            eb('slug', 'like', needle),
+            eb(eb.fn('lower', ['hostname']), 'like', needle),
+            eb('id', 'like', needle),
+          ]),
+        );
+      }
+      const [{ n } = { n: 0 }] = await sel.select((eb) => eb.fn.countAll<number>().as('n')).execute();
+      const rows = await sel
+        .selectAll()
+        .orderBy('slug')
+        .limit(f.per_page)
+        .offset((f.page - 1) * f.per_page)
+        .execute();
+      return { items: await hydrate(rows), total: Number(n) };
+    },
+
+    async getSatellite(id: string, c: Conn = db): Promise<SatelliteView | undefined> {
+      const row = await c.selectFrom('satellites').selectAll().where('id', '=', id).executeTakeFirst();
+      return row ? (await hydrate([row], c))[0] : undefined;
+    },
+
+    /** Candidates for a user-given reference: exact id, slug, or name. */
+    async findByRef(ref: string): Promise<SatellitesTable[]> {
+      const byId = await db
+        .selectFrom('satellites')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', '=', ref), eb('slug', '=', ref)]))
+        .execute();
+      if (byId.length > 0) return byId;
+      return db.selectFrom('satellites').selectAll().where('name', '=', ref).limit(5).execute();
+    },
+
+    async slugsLike(base: string, c: Conn = db): Promise<Set<string>> {
+      const rows = await c
+        .selectFrom('satellites')
+        .select('slug')
+        .where((eb) => eb.or([eb('slug', '=', base), eb('slug', 'like', `${base}-%`)]))
+        .execute();
+      return new Set(rows.map((r) => r.slug));
+    },
+
+    insertSatellite(row: SatellitesTable, tags: string[], c: Conn = db) {
+      return (async () => {
+        await c.insertInto('satellites').values(row).execute();
+        if (tags.length)
+          await c
+            .insertInto('satellite_tags')
+            .values(tags.map((tag) => ({ satellite_id: row.id, tag })))
+            .execute();
+      })();
+    },
+
+    async updateSatellite(id: string, patch: Partial<SatellitesTable>, tags?: string[]): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        if (Object.keys(patch).length)
+          await trx
+            .updateTable('satellites')
+            .set({ ...patch, updated_at: nowIso() })
+            .where('id', '=', id)
+            .execute();
+        if (tags) {
+          await trx.deleteFrom('satellite_tags').where('satellite_id', '=', id).execute();
+          if (tags.length)
+            await trx
+              .insertInto('satellite_tags')
+              .values(tags.map((tag) => ({ satellite_id: id, tag })))
+              .execute();
+        }
+      });
+    },
+
+    async setPresence(id: string, fields: Partial<SatellitesTable>): Promise<void> {
+      await db.updateTable('satellites').set(fields).where('id', '=', id).execute();
+    },
+
+    async touchLastSeen(ids: string[], at: string): Promise<void> {
+      for (let i = 0; i < ids.length; i += 500) {
+        await db
+          .updateTable('satellites')
+          .set({ last_seen: at })
+          .where('id', 'in', ids.slice(i, i + 500))
+          .execute();
+      }
+    },
+
+    async markAllOffline(): Promise<number> {
+      const r = await db.updateTable('satellites').set({ status: 'offline' }).where('status', '=', 'online').executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    },
+
+    async deleteSatellite(id: string): Promise<void> {
+      await db.transaction().execute(async (trx) => {
+        await trx.deleteFrom('satellite_tags').where('satellite_id', '=', id).execute();
+        await trx.deleteFrom('satellites').where('id', '=', id).execute();
+        await trx
+          .updateTable('device_tokens')
+          .set({ revoked_at: nowIso() })
+          .where('device_id', '=', id)
+          .where('role', '=', 'node')
+          .where('revoked_at', 'is', null)
+          .execute();
+      });
+    },
+
+    async allTags(): Promise<{ tag: string; count: number }[]> {
+      const rows = await db
+        .selectFrom('satellite_tags')
+        .select(['tag', (eb) => eb.fn.countAll<number>().as('count')])
+        .groupBy('tag')
+        .orderBy('tag')
+        .execute();
+      return rows.map((r) => ({ tag: r.tag, count: Number(r.count) }));
+    },
+
+    // ------------------------------------------------------------- devices & tokens
+    async getDevice(deviceId: string) {
+      return db.selectFrom('devices').selectAll().where('device_id', '=', deviceId).executeTakeFirst();
+    },
+
+    async ensureDevice(deviceId: string, publicKey: string, c: Conn = db): Promise<void> {
+      await c
+        .insertInto('devices')
+        .values({ device_id: deviceId, public_key: publicKey, created_at: nowIso() })
+        .onConflict((oc) => oc.column('device_id').doNothing())
+        .execute();
+    },
+
+    async getToken(id: string) {
+      return db.selectFrom('device_tokens').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    async insertToken(row: Database['device_tokens'], c: Conn = db): Promise<void> {
+      await c.insertInto('device_tokens').values(row).execute();
+    },
+
+    /** Revokes every live token of device+role except `keepId`. Returns how many. */
+    async revokeTokens(deviceId: string, role: string, keepId?: string, c: Conn = db): Promise<number> {
+      let q = c
+        .updateTable('device_tokens')
+        .set({ revoked_at: nowIso() })
+        .where('device_id', '=', deviceId)
+        .where('role', '=', role as 'node')
+        .where('revoked_at', 'is', null);
+      if (keepId) q = q.where('id', '!=', keepId);
+      const r = await q.executeTakeFirst();
+      return Number(r.numUpdatedRows);
+    },
+
+    async touchToken(id: string): Promise<void> {
+      await db.updateTable('device_tokens').set({ last_used_at: nowIso() }).where('id', '=', id).execute();
+    },
+
+    // ------------------------------------------------------------- pairing requests
+    async insertPairing(row: PairingRequestsTable): Promise<void> {
+      await db.insertInto('pairing_requests').values(row).execute();
+    },
+
+    async getPairing(id: string, c: Conn = db) {
+      return c.selectFrom('pairing_requests').selectAll().where('id', '=', id).executeTakeFirst();
+    },
+
+    async findPairing(deviceId: string, role: string, status: PairingRequestsTable['status'], c: Conn = db) {
+      return c
+        .selectFrom('pairing_requests')
+        .selectAll()
+        .where('device_id', '=', deviceId)
+        .where('role', '=', role as 'node')
+        .where('status', '=', status)
+        .orderBy('created_at', 'desc')
+        .executeTakeFirst();
+    },
+
+    async listPairing(status?: PairingRequestsTable['status']) {
+      let q = db.selectFrom('pairing_requests').selectAll();
+      if (status) q = q.where('status', '=', status);
+      return q.orderBy('created_at', 'desc').limit(500).execute();
+    },
+
+    async countPending(ip?: string): Promise<number> {
+      let q = db.selectFrom('pairing_requests').where('status', '=', 'pending');
+      if (ip) q = q.where('remote_ip', '=', ip);
+      const [{ n } = { n: 0 }] = await q.select((eb) => eb.fn.countAll<number>().as('n')).execute();
+      return Number(n);
+    },
+
+    /** Atomic pending → final transition; false when someone else resolved it first. */
+    async resolvePairing(id: string, status: 'approved' | 'rejected' | 'expired', by: string | null, c: Conn = db): Promise<boolean> {
+      const r = await c
+        .updateTable('pairing_requests')
+        .set({ status, resolved_at: nowIso(), resolved_by: by })
+        .where('id', '=', id)
+        .where('status', '=', 'pending')
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+
+    /** Atomically claims the right to hand out the token for an approved request. */
+    async claimTokenIssue(id: string, c: Conn = db): Promise<boolean> {
+      const r = await c
+        .updateTable('pairing_requests')
+        .set({ token_issued: 1 })
+        .where('id', '=', id)
+        .where('status', '=', 'approved')
+        .where('token_issued', '=', 0)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
+
+    async expirePairing(now: string): Promise<string[]> {
+      const rows = await db.selectFrom('pairing_requests').select('id').where('status', '=', 'pending').where('expires_at', '<', now).execute();
+      const ids = rows.map((r) => r.id);
+      if (ids.length)
+        await db.updateTable('pairing_requests').set({ status: 'expired', resolved_at: now }).where('id', 'in', ids).where('status', '=', 'pending').execute();
+      return ids;
+    },
+  };
+};
+
+export type DevicesStore = ReturnType<typeof devicesStoreFactory>;

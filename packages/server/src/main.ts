@@ -1,0 +1,179 @@
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
+import type { Duplex } from 'node:stream';
+import { HiveError, type Limits, type Scope } from '@hive/protocol';
+import pino, { type Logger } from 'pino';
+import { type Bus, createLocalBus } from './bus/bus.js';
+import type { HubConfig } from './config.js';
+import { registerAuditRoutes } from './features/audit/audit-routes.js';
+import { auditServiceFactory } from './features/audit/audit-service.js';
+import { authServiceFactory } from './features/auth/auth-service.js';
+import { registerCommandsRoutes } from './features/commands/commands-routes.js';
+import { commandsServiceFactory } from './features/commands/commands-service.js';
+import { commandsStoreFactory } from './features/commands/commands-store.js';
+import { registerDevicesRoutes } from './features/devices/devices-routes.js';
+import { devicesServiceFactory } from './features/devices/devices-service.js';
+import { devicesStoreFactory } from './features/devices/devices-store.js';
+import { registerHealthRoutes } from './features/health/health-routes.js';
+import { createApp } from './http/app.js';
+import { randomSecret } from './lib/ids.js';
+import { openStore } from './store/db.js';
+import { createWsServer } from './ws/ws-server.js';
+
+export const HUB_VERSION = '0.1.0';
+
+export interface BuildOptions {
+  logger?: Logger;
+  bus?: Bus;
+}
+
+export interface Hub {
+  config: HubConfig;
+  /** Plaintext admin key when it was generated on this start (show it once). */
+  generatedAdminKey: string | undefined;
+  /** Read-only key valid for this process; the console link carries it. */
+  consoleKey: string;
+  listen(): Promise<{ url: string; port: number }>;
+  close(): Promise<void>;
+  services: {
+    devices: ReturnType<typeof devicesServiceFactory>;
+    commands: ReturnType<typeof commandsServiceFactory>;
+    audit: ReturnType<typeof auditServiceFactory>;
+    auth: ReturnType<typeof authServiceFactory>;
+  };
+  app: ReturnType<typeof createApp>;
+}
+
+function limitsFrom(cfg: HubConfig): Limits {
+  return {
+    maxFrameBytes: cfg.limits.max_frame_bytes,
+    handshakeTimeoutMs: cfg.limits.handshake_timeout,
+    maxInflight: cfg.limits.max_inflight,
+    messagesPerSecond: cfg.limits.messages_per_second,
+    messageBurst: cfg.limits.message_burst,
+    maxViolations: cfg.limits.max_violations,
+    heartbeatMs: cfg.agents.heartbeat_interval,
+    pairingWaitMs: cfg.pairing.request_ttl,
+  };
+}
+
+/** Composition root: config → store → services → http/ws. Does not listen; see `listen()`. */
+export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Promise<Hub> {
+  const logger = opts.logger ?? pino({ level: config.logging.level, base: { svc: 'hive-hub' } });
+  const store = await openStore({
+    driver: config.database.driver,
+    connection: config.database.connection as string,
+    maxConnections: config.database.max_connections,
+    ...(config.database.schema ? { schema: config.database.schema } : {}),
+  });
+  const db = store.db;
+  const bus = opts.bus ?? createLocalBus();
+  const hubId = `hub_${hostname().slice(0, 32)}_${randomSecret(4)}`;
+
+  const audit = auditServiceFactory({ db, logger });
+  const auth = authServiceFactory({ db, audit });
+  const devices = devicesServiceFactory({
+    store: devicesStoreFactory({ db }),
+    audit,
+    auth,
+    bus,
+    pairing: {
+      autoApproveLoopback: config.pairing.auto_approve_loopback,
+      requestTtlMs: config.pairing.request_ttl,
+      maxPendingPerIp: config.pairing.max_pending_per_ip,
+      maxPendingTotal: config.pairing.max_pending_total,
+    },
+  });
+  const commands = commandsServiceFactory({ store: commandsStoreFactory({ db }), devices, bus, audit });
+
+  let generatedAdminKey: string | undefined;
+  try {
+    generatedAdminKey = (await auth.ensureAdminKey(config.auth.admin_api_key)).generated;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  const consoleScopes: Scope[] = ['operator.read'];
+  const consoleKey = auth.createEphemeralKey('console', consoleScopes);
+  const recovered = await commands.recover();
+  const wasOnline = await devices.resetPresence();
+  if (recovered || wasOnline) logger.info({ jobsFailed: recovered, satellitesReset: wasOnline }, 'recovered state from previous run');
+  audit.log({
+    actor: { type: 'system', id: 'hub', name: 'hub' },
+    action: 'hub.started',
+    details: { hub_id: hubId, version: HUB_VERSION, driver: store.driver },
+    result: 'success',
+  });
+
+  const limits = limitsFrom(config);
+  const ws = createWsServer({
+    devices,
+    audit,
+    bus,
+    logger,
+    limits,
+    hubId,
+    handlers: {
+      'satellites.list': (p, q) => devices.listSatellites(p, q),
+      'satellites.get': (p, q) => devices.getSatellite(p, q.satellite),
+      exec: (p, q) => commands.exec(p, q),
+      'pairing.list': (p, q) => devices.listPairing(p, q?.status),
+      'pairing.approve': (p, q) => devices.approvePairing(p, q.id),
+      'pairing.reject': (p, q) => devices.rejectPairing(p, q.id),
+      'audit.query': async (_p, q) => audit.query(q),
+    },
+  });
+
+  let shuttingDown = false;
+  const app = createApp({ logger, auth });
+  registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
+  registerDevicesRoutes(app, devices);
+  registerCommandsRoutes(app, commands);
+  registerAuditRoutes(app, audit);
+  const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
+  app.get('/', { config: { scope: 'public' } }, async (_req, reply) =>
+    reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(statusPage),
+  );
+
+  app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (!ws.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
+  });
+
+  const sweeper = setInterval(() => void devices.sweepPairing().catch(() => {}), 5000);
+  sweeper.unref();
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    generatedAdminKey,
+    consoleKey,
+    app,
+    services: { devices, commands, audit, auth },
+    async listen() {
+      await app.listen({ host: config.server.host, port: config.server.port });
+      const addr = app.server.address() as AddressInfo;
+      const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+      return { url: `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`, port: addr.port };
+    },
+    close() {
+      closing ??= (async () => {
+        shuttingDown = true;
+        clearInterval(sweeper);
+        // Stop accepting new HTTP connections; existing requests finish.
+        const httpClosed = app.close();
+        await ws.shutdown();
+        const failed = await commands.shutdown();
+        if (failed) logger.warn({ jobs: failed }, 'jobs ended by shutdown');
+        await httpClosed;
+        audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'hub.stopped', details: { hub_id: hubId }, result: 'success' });
+        await audit.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+export { HiveError };

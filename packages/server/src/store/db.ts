@@ -1,0 +1,89 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import SQLite from 'better-sqlite3';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import pg from 'pg';
+import { migrationProvider } from './migrations.js';
+import type { Database } from './schema.js';
+
+export type Db = Kysely<Database>;
+
+export interface DbConfig {
+  driver: 'sqlite' | 'postgres';
+  /** SQLite file path, or PostgreSQL connection string. */
+  connection: string;
+  maxConnections?: number;
+  /** PostgreSQL only: schema to use (created if missing); lets tests isolate themselves. */
+  schema?: string;
+}
+
+export interface Store {
+  db: Db;
+  driver: DbConfig['driver'];
+  close(): Promise<void>;
+  ping(): Promise<void>;
+}
+
+/** Opens the database and runs pending migrations. */
+export async function openStore(cfg: DbConfig): Promise<Store> {
+  let db: Db;
+  if (cfg.driver === 'sqlite') {
+    if (cfg.connection !== ':memory:') mkdirSync(path.dirname(path.resolve(cfg.connection)), { recursive: true });
+    const sqlite = new SQLite(cfg.connection);
+    sqlite.pragma('journal_mode = WAL');
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma('foreign_keys = ON');
+    db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  } else {
+    const pool = new pg.Pool({
+      connectionString: cfg.connection,
+      max: cfg.maxConnections ?? 20,
+      ...(cfg.schema ? { options: `-c search_path=${cfg.schema}` } : {}),
+    });
+    // An idle client losing its server must not crash the hub; the next query reports it.
+    pool.on('error', () => {});
+    if (cfg.schema) {
+      if (!/^[a-z_][a-z0-9_]{0,62}$/.test(cfg.schema)) throw new Error(`invalid schema name ${cfg.schema}`);
+      const c = await pool.connect();
+      try {
+        await c.query(`CREATE SCHEMA IF NOT EXISTS ${cfg.schema}`);
+      } finally {
+        c.release();
+      }
+    }
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  }
+  const migrator = new Migrator({ db, provider: migrationProvider });
+  const { error } = await migrator.migrateToLatest();
+  if (error) {
+    await db.destroy();
+    throw error instanceof Error ? error : new Error(String(error));
+  }
+  return {
+    db,
+    driver: cfg.driver,
+    close: () => db.destroy(),
+    async ping() {
+      await db.selectFrom('api_keys').select('id').limit(1).execute();
+    },
+  };
+}
+
+export const nowIso = (): string => new Date().toISOString();
+
+export const toJson = (v: unknown): string => JSON.stringify(v ?? null);
+
+export function fromJson<T>(s: string | null | undefined, fallback: T): T {
+  if (s == null) return fallback;
+  try {
+    return JSON.parse(s) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** Escapes LIKE wildcards; use with `escape '\\'`. */
+export function likeEscape(s: string): string {
+  return s.replace(/[\\%_]/g, (m) => `\\${m}`);
+}

@@ -1,0 +1,144 @@
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+
+/**
+ * Migrations are code, in order, and run on both drivers. Types: text for ids, JSON and ISO
+ * timestamps; integer for small numbers. Never edit a shipped migration: add a new one.
+ */
+const migrations: Record<string, Migration> = {
+  '0001_init': {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable('satellites')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('slug', 'text', (c) => c.notNull().unique())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('hostname', 'text')
+        .addColumn('os', 'text')
+        .addColumn('os_release', 'text')
+        .addColumn('arch', 'text')
+        .addColumn('agent_version', 'text')
+        .addColumn('project', 'text', (c) => c.notNull().defaultTo('default'))
+        .addColumn('status', 'text', (c) => c.notNull().defaultTo('offline'))
+        .addColumn('commands', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('remote_ip', 'text')
+        .addColumn('last_seen', 'text')
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('updated_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('satellites_status').on('satellites').column('status').execute();
+      await db.schema.createIndex('satellites_name').on('satellites').column('name').execute();
+
+      await db.schema
+        .createTable('satellite_tags')
+        .addColumn('satellite_id', 'text', (c) => c.notNull().references('satellites.id').onDelete('cascade'))
+        .addColumn('tag', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('satellite_tags_pk', ['satellite_id', 'tag'])
+        .execute();
+      await db.schema.createIndex('satellite_tags_tag').on('satellite_tags').column('tag').execute();
+
+      await db.schema
+        .createTable('devices')
+        .addColumn('device_id', 'text', (c) => c.primaryKey())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('device_tokens')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('token_hash', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .execute();
+      await db.schema.createIndex('device_tokens_device').on('device_tokens').columns(['device_id', 'role']).execute();
+
+      await db.schema
+        .createTable('pairing_requests')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('device_id', 'text', (c) => c.notNull())
+        .addColumn('public_key', 'text', (c) => c.notNull())
+        .addColumn('role', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('client', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('tags', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('remote_ip', 'text')
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('auto', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('token_issued', 'integer', (c) => c.notNull().defaultTo(0))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('resolved_at', 'text')
+        .addColumn('resolved_by', 'text')
+        .execute();
+      await db.schema.createIndex('pairing_requests_status').on('pairing_requests').columns(['status', 'created_at']).execute();
+      await db.schema.createIndex('pairing_requests_device').on('pairing_requests').columns(['device_id', 'role']).execute();
+
+      await db.schema
+        .createTable('api_keys')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('key_hash', 'text', (c) => c.notNull())
+        .addColumn('scopes', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text')
+        .addColumn('revoked_at', 'text')
+        .addColumn('last_used_at', 'text')
+        .addColumn('last_used_ip', 'text')
+        .execute();
+
+      await db.schema
+        .createTable('jobs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('correlation_id', 'text', (c) => c.notNull().unique())
+        .addColumn('satellite_id', 'text', (c) => c.notNull())
+        .addColumn('command', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('state', 'text', (c) => c.notNull())
+        .addColumn('actor_type', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('started_at', 'text')
+        .addColumn('finished_at', 'text')
+        .addColumn('duration_ms', 'integer')
+        .addColumn('result', 'text')
+        .addColumn('error_code', 'text')
+        .addColumn('error_message', 'text')
+        .execute();
+      await db.schema.createIndex('jobs_satellite').on('jobs').columns(['satellite_id', 'created_at']).execute();
+      await db.schema.createIndex('jobs_state').on('jobs').column('state').execute();
+
+      await db.schema
+        .createTable('audit_logs')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('ts', 'text', (c) => c.notNull())
+        .addColumn('actor_type', 'text', (c) => c.notNull())
+        .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text', (c) => c.notNull())
+        .addColumn('action', 'text', (c) => c.notNull())
+        .addColumn('target_type', 'text')
+        .addColumn('target_id', 'text')
+        .addColumn('details', 'text', (c) => c.notNull().defaultTo('{}'))
+        .addColumn('result', 'text', (c) => c.notNull())
+        .addColumn('error', 'text')
+        .addColumn('source_ip', 'text')
+        .addColumn('correlation_id', 'text')
+        .execute();
+      await db.schema.createIndex('audit_logs_ts').on('audit_logs').column('ts').execute();
+      await db.schema.createIndex('audit_logs_action').on('audit_logs').columns(['action', 'ts']).execute();
+      await db.schema.createIndex('audit_logs_target').on('audit_logs').columns(['target_id', 'ts']).execute();
+      await db.schema.createIndex('audit_logs_corr').on('audit_logs').column('correlation_id').execute();
+    },
+  },
+};
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,505 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  CLOSE_CODES,
+  ConnectParams,
+  type ErrorCode,
+  Frame,
+  HiveError,
+  type InvokeParams,
+  isMethod,
+  type Limits,
+  METHODS,
+  type MethodName,
+  negotiateVersion,
+  PROTOCOL_MAX,
+  PROTOCOL_MIN,
+  type RequestFrame,
+  type Scope,
+  type WireError,
+} from '@hive/protocol';
+import type { Logger } from 'pino';
+import { WebSocket, WebSocketServer } from 'ws';
+import type { Bus, NodeLink } from '../bus/bus.js';
+import type { AuditService } from '../features/audit/audit-service.js';
+import type { Authenticated, DevicesService } from '../features/devices/devices-service.js';
+import { isLoopback } from '../lib/net.js';
+import type { Principal } from '../lib/principal.js';
+
+/** Operator method implementations, keyed by method name (thin adapters over services). */
+export type MethodHandlers = { [M in MethodName]?: (p: Principal, params: any) => Promise<unknown> };
+
+export interface WsDeps {
+  devices: Pick<DevicesService, 'handshake' | 'markOnline' | 'markOffline' | 'heartbeat' | 'flushPresence'>;
+  audit: Pick<AuditService, 'log'>;
+  bus: Bus;
+  logger: Logger;
+  limits: Limits;
+  hubId: string;
+  handlers: MethodHandlers;
+}
+
+type State = 'challenge' | 'connecting' | 'pending' | 'ready' | 'closed';
+
+interface PendingInvoke {
+  resolve: (v: unknown) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+const WS_PATHS = new Set(['/ws', '/ws/agent', '/ws/ui']);
+
+function closeCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'PROTOCOL_VERSION':
+      return CLOSE_CODES.PROTOCOL_VERSION.code;
+    case 'PAIRING_REJECTED':
+      return CLOSE_CODES.PAIRING_REJECTED.code;
+    case 'RATE_LIMITED':
+      return CLOSE_CODES.RATE_LIMITED.code;
+    case 'PAIRING_REQUIRED':
+      return CLOSE_CODES.PAIRING_TIMEOUT.code;
+    case 'AUTH_INVALID':
+    case 'AUTH_REQUIRED':
+      return CLOSE_CODES.AUTH_FAILED.code;
+    case 'SHUTTING_DOWN':
+      return CLOSE_CODES.SERVICE_RESTART.code;
+    default:
+      return CLOSE_CODES.BAD_FRAME.code;
+  }
+}
+
+/**
+ * The one WebSocket endpoint (`/ws`, aliases `/ws/agent`, `/ws/ui`). Owns the frame loop and
+ * the limits; everything else is a call into a feature service.
+ */
+export function createWsServer(deps: WsDeps) {
+  const { limits, logger, bus, devices, audit } = deps;
+  const wss = new WebSocketServer({
+    noServer: true,
+    // Hard cap: frames above it are cut by ws with 1009. Between maxFrameBytes and this cap we
+    // still answer FRAME_TOO_LARGE with a typed error before anything else.
+    maxPayload: limits.maxFrameBytes * 2,
+    perMessageDeflate: false,
+    clientTracking: false,
+  });
+  const conns = new Set<Conn>();
+  const nodes = new Map<string, Conn>();
+  const operators = new Set<Conn>();
+  const background = new Set<Promise<unknown>>();
+  let shuttingDown = false;
+  let nextConnId = 1;
+
+  const track = (p: Promise<unknown>) => {
+    background.add(p);
+    void p.catch((err) => logger.error({ err: (err as Error).message }, 'background task failed')).finally(() => background.delete(p));
+  };
+
+  class Conn implements NodeLink {
+    readonly id = nextConnId++;
+    readonly nonce = randomBytes(24).toString('base64url');
+    seq = 0;
+    state: State = 'challenge';
+    auth: Authenticated | undefined;
+    params: ConnectParams | undefined;
+    tokens: number = limits.messageBurst;
+    lastRefill = Date.now();
+    violations = 0;
+    inflight = 0;
+    missed = 0;
+    nextInvoke = 1;
+    readonly invokes = new Map<string, PendingInvoke>();
+    handshakeTimer: NodeJS.Timeout | undefined;
+    cancelPairing: (() => void) | undefined;
+
+    constructor(
+      readonly ws: WebSocket,
+      readonly ip: string,
+    ) {}
+
+    get loopback(): boolean {
+      return isLoopback(this.ip);
+    }
+
+    send(frame: unknown): void {
+      if (this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+    }
+    event(event: string, payload: unknown): void {
+      this.send({ type: 'event', event, payload, seq: ++this.seq });
+    }
+    error(id: string | undefined, err: WireError): void {
+      if (id) this.send({ type: 'res', id, ok: false, error: err });
+      else this.event('error', err);
+    }
+    close(code: number, reason: string): void {
+      if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+        this.ws.close(code, reason.slice(0, 120));
+        // A peer that never completes the closing handshake is cut off.
+        setTimeout(() => this.ws.terminate(), 2000).unref();
+      }
+    }
+
+    invoke(params: InvokeParams, timeoutMs: number): Promise<unknown> {
+      if (this.state !== 'ready') return Promise.reject(new HiveError('SATELLITE_OFFLINE', 'Satellite is not connected'));
+      const id = `h${this.nextInvoke++}`;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.invokes.delete(id);
+          reject(new HiveError('COMMAND_TIMEOUT', `No result within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.invokes.set(id, { resolve, reject, timer });
+        this.send({ type: 'req', id, method: 'invoke', params });
+      });
+    }
+
+    /** Token bucket; true when the message may be processed. */
+    admit(): boolean {
+      const now = Date.now();
+      this.tokens = Math.min(limits.messageBurst, this.tokens + ((now - this.lastRefill) * limits.messagesPerSecond) / 1000);
+      this.lastRefill = now;
+      if (this.tokens >= 1) {
+        this.tokens -= 1;
+        return true;
+      }
+      return false;
+    }
+  }
+
+  function onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const conn = new Conn(ws, req.socket.remoteAddress ?? '');
+    conns.add(conn);
+    conn.handshakeTimer = setTimeout(() => {
+      if (conn.state === 'challenge' || conn.state === 'connecting') {
+        conn.error(undefined, { code: 'HANDSHAKE_TIMEOUT', message: `No connect within ${limits.handshakeTimeoutMs} ms`, hint: { action: 'retry' } });
+        conn.close(CLOSE_CODES.HANDSHAKE_TIMEOUT.code, 'handshake timeout');
+      }
+    }, limits.handshakeTimeoutMs);
+    ws.on('message', (data, isBinary) => onMessage(conn, data as Buffer, isBinary));
+    ws.on('pong', () => {
+      conn.missed = 0;
+      if (conn.auth?.role === 'node' && conn.auth.deviceId) devices.heartbeat(conn.auth.deviceId);
+    });
+    ws.on('close', (code) => onClose(conn, code));
+    ws.on('error', (err) => logger.debug({ conn: conn.id, err: err.message }, 'socket error'));
+    conn.event('connect.challenge', { nonce: conn.nonce, ts: Date.now(), protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX } });
+  }
+
+  function onMessage(conn: Conn, data: Buffer, isBinary: boolean): void {
+    if (conn.state === 'closed') return;
+    if (!conn.admit()) {
+      conn.violations++;
+      if (conn.violations > limits.maxViolations) {
+        audit.log({ actor: actorOf(conn), action: 'connection.rate_limited', details: { violations: conn.violations }, result: 'failure', sourceIp: conn.ip });
+        conn.close(CLOSE_CODES.RATE_LIMITED.code, 'rate limit exceeded');
+        conn.state = 'closed';
+        return;
+      }
+      conn.error(undefined, {
+        code: 'RATE_LIMITED',
+        message: `More than ${limits.messagesPerSecond} messages/s`,
+        hint: { action: 'retry', retryAfterMs: 1000 },
+      });
+      return;
+    }
+    if (data.length > limits.maxFrameBytes) {
+      conn.error(undefined, { code: 'FRAME_TOO_LARGE', message: `Frame of ${data.length} bytes exceeds ${limits.maxFrameBytes}` });
+      return;
+    }
+    if (isBinary) {
+      conn.error(undefined, { code: 'BAD_FRAME', message: 'Binary frames need an open stream' });
+      return;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(data.toString('utf8'));
+    } catch {
+      conn.error(undefined, { code: 'BAD_FRAME', message: 'Frame is not valid JSON' });
+      return;
+    }
+    const parsed = Frame.safeParse(raw);
+    if (!parsed.success) {
+      const id =
+        raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id.slice(0, 64) || undefined : undefined;
+      conn.error(id, {
+        code: 'BAD_FRAME',
+        message: 'Frame does not match the protocol',
+        details: { issues: parsed.error.issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`) },
+      });
+      return;
+    }
+    const frame = parsed.data;
+    if (frame.type === 'res') {
+      const p = conn.invokes.get(frame.id);
+      if (!p) return; // late answer to a timed-out invoke
+      conn.invokes.delete(frame.id);
+      clearTimeout(p.timer);
+      if (frame.ok) p.resolve(frame.result);
+      else p.reject(HiveError.fromWire(frame.error as WireError));
+      return;
+    }
+    if (frame.type === 'event') {
+      conn.error(undefined, { code: 'UNKNOWN_METHOD', message: `Unknown client event ${frame.event}` });
+      return;
+    }
+    if (frame.method === 'connect') {
+      if (conn.state !== 'challenge') {
+        conn.error(frame.id, { code: 'CONFLICT', message: 'connect was already sent on this connection' });
+        return;
+      }
+      conn.state = 'connecting';
+      track(handleConnect(conn, frame));
+      return;
+    }
+    if (conn.state !== 'ready') {
+      conn.error(frame.id, { code: 'HANDSHAKE_REQUIRED', message: 'Send connect and wait for hello first' });
+      return;
+    }
+    track(dispatch(conn, frame));
+  }
+
+  async function handleConnect(conn: Conn, frame: RequestFrame): Promise<void> {
+    const fail = (err: HiveError) => {
+      conn.error(frame.id, err.toWire());
+      conn.close(closeCodeFor(err.code), err.message);
+    };
+    if (shuttingDown) return fail(new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 2000 }));
+    const parsed = ConnectParams.safeParse(frame.params);
+    if (!parsed.success) {
+      return fail(
+        new HiveError(
+          'INVALID_PARAMETERS',
+          'Invalid connect params',
+          { issues: parsed.error.issues.slice(0, 10).map((i) => `${i.path.join('.')}: ${i.message}`) },
+          { action: 'abort' },
+        ),
+      );
+    }
+    const params = parsed.data;
+    const version = negotiateVersion(params.protocol);
+    if (version === null) {
+      audit.log({
+        actor: { type: 'device', id: 'unknown', name: params.client.name },
+        action: 'connection.protocol_mismatch',
+        details: { client: params.protocol },
+        result: 'failure',
+        sourceIp: conn.ip,
+      });
+      return fail(
+        new HiveError(
+          'PROTOCOL_VERSION',
+          `Client speaks protocol ${params.protocol.min}-${params.protocol.max}, hub speaks ${PROTOCOL_MIN}-${PROTOCOL_MAX}`,
+          { server: { min: PROTOCOL_MIN, max: PROTOCOL_MAX } },
+          { action: 'upgrade' },
+        ),
+      );
+    }
+    conn.params = params;
+    let outcome: Awaited<ReturnType<WsDeps['devices']['handshake']>>;
+    try {
+      outcome = await devices.handshake({ params, nonce: conn.nonce, ip: conn.ip, loopback: conn.loopback });
+      if (outcome.kind === 'pending') {
+        clearTimeout(conn.handshakeTimer);
+        conn.state = 'pending';
+        conn.cancelPairing = outcome.cancel;
+        conn.event('pairing.pending', { requestId: outcome.requestId, deviceId: outcome.deviceId, expiresAt: outcome.expiresAt });
+        outcome = await outcome.decision;
+      }
+    } catch (err) {
+      if (conn.state === 'closed') return;
+      return fail(err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', 'Handshake failed', undefined, { action: 'retry', retryAfterMs: 5000 }));
+    }
+    if (conn.state === 'closed' || conn.ws.readyState !== WebSocket.OPEN) return;
+    clearTimeout(conn.handshakeTimer);
+    conn.auth = outcome;
+    if (outcome.role === 'node' && outcome.deviceId) {
+      const prev = nodes.get(outcome.deviceId);
+      nodes.set(outcome.deviceId, conn);
+      if (prev && prev !== conn) {
+        prev.close(CLOSE_CODES.REPLACED.code, 'replaced by a newer connection of this device');
+      }
+      bus.registerNode(outcome.deviceId, conn);
+      await devices.markOnline(outcome, params, conn.ip);
+    } else {
+      operators.add(conn);
+      audit.log({
+        actor: outcome.principal,
+        action: 'operator.connected',
+        details: { scopes: outcome.scopes, client: params.client.name },
+        result: 'success',
+        sourceIp: conn.ip,
+      });
+    }
+    conn.state = 'ready';
+    conn.send({
+      type: 'res',
+      id: frame.id,
+      ok: true,
+      result: {
+        type: 'hello',
+        protocol: version,
+        deviceId: outcome.deviceId,
+        slug: outcome.satellite?.slug ?? null,
+        role: outcome.role,
+        scopes: outcome.scopes,
+        heartbeatMs: limits.heartbeatMs,
+        limits,
+        hubId: deps.hubId,
+        ...(outcome.token ? { token: outcome.token } : {}),
+      },
+    });
+  }
+
+  async function dispatch(conn: Conn, frame: RequestFrame): Promise<void> {
+    const auth = conn.auth as Authenticated;
+    if (!isMethod(frame.method)) {
+      conn.error(frame.id, { code: 'UNKNOWN_METHOD', message: `Unknown method ${frame.method}` });
+      return;
+    }
+    const spec = METHODS[frame.method];
+    if (!(spec.roles as readonly string[]).includes(auth.role)) {
+      conn.error(frame.id, { code: 'FORBIDDEN', message: `Method ${frame.method} is not available to role ${auth.role}` });
+      return;
+    }
+    if (spec.scope && !auth.scopes.includes(spec.scope as Scope) && !auth.scopes.includes('operator.admin')) {
+      conn.error(frame.id, { code: 'FORBIDDEN', message: `Method ${frame.method} needs scope ${spec.scope}` });
+      return;
+    }
+    if (conn.inflight >= limits.maxInflight) {
+      conn.error(frame.id, {
+        code: 'TOO_MANY_INFLIGHT',
+        message: `At most ${limits.maxInflight} requests in flight`,
+        hint: { action: 'retry', retryAfterMs: 100 },
+      });
+      return;
+    }
+    const params = spec.params.safeParse(frame.params);
+    if (!params.success) {
+      conn.error(frame.id, {
+        code: 'INVALID_PARAMETERS',
+        message: `Invalid params for ${frame.method}`,
+        details: { issues: params.error.issues.slice(0, 10).map((i) => `${i.path.join('.')}: ${i.message}`) },
+      });
+      return;
+    }
+    if (frame.method === 'ping') {
+      conn.send({ type: 'res', id: frame.id, ok: true, result: { ts: Date.now() } });
+      return;
+    }
+    const handler = deps.handlers[frame.method];
+    if (!handler) {
+      conn.error(frame.id, { code: 'UNKNOWN_METHOD', message: `Method ${frame.method} is not served by this hub` });
+      return;
+    }
+    conn.inflight++;
+    try {
+      const result = await handler(auth.principal, params.data);
+      conn.send({ type: 'res', id: frame.id, ok: true, result });
+    } catch (err) {
+      const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', 'Internal error');
+      if (!(err instanceof HiveError)) logger.error({ err: (err as Error).message, method: frame.method }, 'method failed');
+      conn.error(frame.id, e.toWire());
+    } finally {
+      conn.inflight--;
+    }
+  }
+
+  function actorOf(conn: Conn) {
+    if (conn.auth) return conn.auth.principal;
+    return { type: 'connection', id: `conn:${conn.id}`, name: conn.params?.client.name ?? 'unknown', ip: conn.ip };
+  }
+
+  function onClose(conn: Conn, code: number): void {
+    const wasReady = conn.state === 'ready';
+    conn.state = 'closed';
+    conns.delete(conn);
+    operators.delete(conn);
+    clearTimeout(conn.handshakeTimer);
+    conn.cancelPairing?.();
+    const reason = shuttingDown ? 'hub_shutdown' : `closed_${code}`;
+    for (const p of conn.invokes.values()) {
+      clearTimeout(p.timer);
+      p.reject(
+        shuttingDown
+          ? new HiveError('SHUTTING_DOWN', 'Hub shut down while the command was running')
+          : new HiveError('SATELLITE_OFFLINE', `Satellite disconnected (${code}) while the command was running`),
+      );
+    }
+    conn.invokes.clear();
+    const auth = conn.auth;
+    if (!wasReady || !auth) return;
+    if (auth.role === 'node' && auth.deviceId) {
+      // A replaced connection closing must not mark its successor offline.
+      if (nodes.get(auth.deviceId) !== conn) return;
+      nodes.delete(auth.deviceId);
+      bus.unregisterNode(auth.deviceId, conn);
+      track(devices.markOffline(auth, reason));
+    } else {
+      audit.log({ actor: auth.principal, action: 'operator.disconnected', details: { code }, result: 'success', sourceIp: conn.ip });
+    }
+  }
+
+  const unsubscribe = bus.subscribe(({ event, payload }) => {
+    const scope: Scope = event.startsWith('pairing:') ? 'operator.pairing' : 'operator.read';
+    for (const op of operators) {
+      const s = op.auth?.scopes ?? [];
+      if (s.includes(scope) || s.includes('operator.admin')) op.event(event, payload);
+    }
+  });
+
+  const heartbeat = setInterval(() => {
+    for (const conn of conns) {
+      if (conn.state === 'closed' || conn.state === 'challenge' || conn.state === 'connecting') continue;
+      if (conn.missed >= 3) {
+        conn.close(CLOSE_CODES.HEARTBEAT_TIMEOUT.code, 'missed 3 heartbeats');
+        conn.ws.terminate();
+        continue;
+      }
+      conn.missed++;
+      try {
+        conn.ws.ping();
+      } catch {
+        /* closing */
+      }
+    }
+    track(devices.flushPresence());
+  }, limits.heartbeatMs);
+  heartbeat.unref();
+
+  return {
+    /** Upgrade handler for the HTTP server. Returns false when the path is not ours. */
+    handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): boolean {
+      const path = (req.url ?? '').split('?')[0] ?? '';
+      if (!WS_PATHS.has(path)) return false;
+      if (shuttingDown) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\r\n');
+        return true;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => onConnection(ws, req));
+      return true;
+    },
+    stats() {
+      return { connections: conns.size, nodes: nodes.size, operators: operators.size };
+    },
+    /** Tells every peer to reconnect later (1012), then waits for their records to settle. */
+    async shutdown(timeoutMs = 3000): Promise<void> {
+      shuttingDown = true;
+      clearInterval(heartbeat);
+      unsubscribe();
+      for (const conn of conns) {
+        conn.event('shutdown', { reconnect: true });
+        conn.close(CLOSE_CODES.SERVICE_RESTART.code, 'hub restarting');
+      }
+      const deadline = Date.now() + timeoutMs;
+      while (conns.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      for (const conn of conns) {
+        conn.ws.terminate();
+        onClose(conn, 1006);
+      }
+      await Promise.allSettled([...background]);
+      wss.close();
+    },
+  };
+}
+
+export type WsServer = ReturnType<typeof createWsServer>;
