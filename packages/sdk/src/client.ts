@@ -49,6 +49,8 @@ export interface HiveClientOptions {
   requestTimeoutMs?: number;
   /** Handles requests the hub sends to this client (e.g. `invoke` for nodes). */
   onRequest?: RequestHandler;
+  /** Protocol versions offered (default: what this build speaks). */
+  protocol?: { min: number; max: number };
   /** Extra options for the ws client (e.g. localAddress, TLS options). */
   wsOptions?: WebSocket.ClientOptions;
 }
@@ -202,7 +204,7 @@ export class HiveClient extends EventEmitter {
     const scopes = this.opts.scopes ?? [];
     const token = await this.opts.tokenStore?.get(role);
     const params: ConnectParamsInput = {
-      protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX },
+      protocol: this.opts.protocol ?? { min: PROTOCOL_MIN, max: PROTOCOL_MAX },
       role,
       scopes,
       client: this.opts.client,
@@ -287,6 +289,10 @@ export class HiveClient extends EventEmitter {
     this.inflight.clear();
     this.emit('disconnected', { code, reason, wasConnected });
     if (this.stopped) return;
+    if (this.opts.reconnect === false) {
+      this.stopped = true;
+      return;
+    }
     if (this.decided) {
       this.decided = false;
       this.scheduleReconnect();

@@ -1,0 +1,201 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { HiveClient } from '@hive/sdk';
+import { buildHub, type Hub, type HubConfigInput, loadConfig, mintToken } from '@hive/server';
+import pino from 'pino';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const HIVE_BIN = path.join(ROOT, 'packages/cli/bin/hive.js');
+export const AGENT_BIN = path.join(ROOT, 'packages/agent/bin/hive-agent.js');
+
+export function tempDir(prefix = 'hive-test-'): string {
+  return mkdtempSync(path.join(os.tmpdir(), prefix));
+}
+
+export interface TestHub {
+  hub: Hub;
+  url: string;
+  wsUrl: string;
+  port: number;
+  adminKey: string;
+  dataDir: string;
+  logs: string[];
+  close(): Promise<void>;
+  api<T = any>(method: string, p: string, body?: unknown, key?: string): Promise<{ status: number; body: T }>;
+}
+
+type Overrides = {
+  pairing?: Partial<NonNullable<HubConfigInput['pairing']>>;
+  limits?: Partial<NonNullable<HubConfigInput['limits']>>;
+  agents?: Partial<NonNullable<HubConfigInput['agents']>>;
+  database?: NonNullable<HubConfigInput['database']>;
+};
+
+/** A real hub on an ephemeral port with a real SQLite file; logs are captured for secret checks. */
+export async function startHub(opts: { dataDir?: string; port?: number; adminKey?: string; overrides?: Overrides } = {}): Promise<TestHub> {
+  const dataDir = opts.dataDir ?? tempDir();
+  const adminKey = opts.adminKey ?? mintToken('hive').token;
+  const file = path.join(dataDir, 'server.yaml');
+  const o = opts.overrides ?? {};
+  writeFileSync(
+    file,
+    JSON.stringify({
+      ...(o.pairing ? { pairing: o.pairing } : {}),
+      ...(o.limits ? { limits: o.limits } : {}),
+      ...(o.agents ? { agents: o.agents } : {}),
+      ...(o.database ? { database: o.database } : {}),
+    }),
+  );
+  const config = loadConfig({ file, env: { ADMIN_API_KEY: adminKey }, overrides: { port: opts.port ?? 0, dataDir, host: '127.0.0.1' } });
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
+  const hub = await buildHub(config, { logger });
+  const { url, port } = await hub.listen();
+  const api = async (method: string, p: string, body?: unknown, key: string = adminKey) => {
+    const res = await fetch(`${url}${p}`, {
+      method,
+      headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  return { hub, url, wsUrl: `${url.replace('http', 'ws')}/ws`, port, adminKey, dataDir, logs, close: () => hub.close(), api };
+}
+
+/** An operator connection (admin key) that records every event, for waiting on them. */
+export async function operator(
+  t: TestHub,
+  key = t.adminKey,
+): Promise<HiveClient & { waitEvent(name: string, pred?: (p: any) => boolean, timeoutMs?: number): Promise<any> }> {
+  const c = new HiveClient({ url: t.wsUrl, role: 'operator', apiKey: key, client: { name: 'test-operator', version: '0' }, reconnect: false }) as any;
+  const seen: { name: string; payload: any }[] = [];
+  c.on('event', (name: string, payload: any) => seen.push({ name, payload }));
+  c.waitEvent = (name: string, pred: (p: any) => boolean = () => true, timeoutMs = 20_000) =>
+    new Promise((resolve, reject) => {
+      const hit = seen.find((e) => e.name === name && pred(e.payload));
+      if (hit) return resolve(hit.payload);
+      const timer = setTimeout(() => {
+        c.off('event', on);
+        reject(new Error(`timed out waiting for event ${name}`));
+      }, timeoutMs);
+      const on = (n: string, p: any) => {
+        if (n === name && pred(p)) {
+          clearTimeout(timer);
+          c.off('event', on);
+          resolve(p);
+        }
+      };
+      c.on('event', on);
+    });
+  await c.start();
+  return c;
+}
+
+export interface AgentProc {
+  proc: ChildProcess;
+  stdout: string[];
+  stderr: string[];
+  /** Resolves with the first stdout JSON line matching, waiting for it if needed. */
+  waitLine(pred: (l: any) => boolean, timeoutMs?: number): Promise<any>;
+  exited: Promise<{ code: number | null; signal: string | null }>;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/** A real hive-agent process. */
+export function spawnAgent(hubWsUrl: string, stateDir: string, extra: string[] = [], env: NodeJS.ProcessEnv = {}): AgentProc {
+  const proc = spawn(process.execPath, [AGENT_BIN, '--hub', hubWsUrl, '--state', stateDir, ...extra], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const listeners = new Set<(l: any) => void>();
+  let buf = '';
+  proc.stdout?.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i = buf.indexOf('\n');
+    while (i >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      stdout.push(line);
+      let parsed: any = null;
+      try {
+        parsed = JSON.parse(line);
+      } catch {
+        parsed = { raw: line };
+      }
+      for (const l of listeners) l(parsed);
+      i = buf.indexOf('\n');
+    }
+  });
+  proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  return {
+    proc,
+    stdout,
+    stderr,
+    exited,
+    waitLine(pred, timeoutMs = 20_000) {
+      for (const l of stdout) {
+        try {
+          if (pred(JSON.parse(l))) return Promise.resolve(JSON.parse(l));
+        } catch {
+          /* not JSON */
+        }
+      }
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          listeners.delete(on);
+          reject(new Error(`agent line not seen; stdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('')}`));
+        }, timeoutMs);
+        const on = (l: any) => {
+          if (pred(l)) {
+            clearTimeout(timer);
+            listeners.delete(on);
+            resolve(l);
+          }
+        };
+        listeners.add(on);
+        void exited.then(() => {
+          if (listeners.has(on)) {
+            clearTimeout(timer);
+            listeners.delete(on);
+            reject(new Error(`agent exited before the line; stderr: ${stderr.join('')}`));
+          }
+        });
+      });
+    },
+    async kill(signal = 'SIGTERM') {
+      if (proc.exitCode === null && proc.signalCode === null) {
+        proc.kill(signal);
+        await exited;
+      }
+    },
+  };
+}
+
+/** Runs the `hive` CLI to completion. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [HIVE_BIN, ...args], {
+      env: { ...process.env, XDG_CONFIG_HOME: tempDir('hive-cli-'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    p.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    p.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+export function cleanup(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
