@@ -35,12 +35,12 @@ export const AgentConfigSchema = z
           .int()
           .min(1024)
           .max(64 * 1024 * 1024)
-          .default(1024 * 1024),
+          .default(256 * 1024),
         default_timeout_ms: z.number().int().min(100).default(30_000),
         max_timeout_ms: z.number().int().min(100).default(600_000),
       })
       .strict()
-      .default({ enabled: true, allow: DEFAULT_ALLOW, max_output_bytes: 1024 * 1024, default_timeout_ms: 30_000, max_timeout_ms: 600_000 }),
+      .default({ enabled: true, allow: DEFAULT_ALLOW, max_output_bytes: 256 * 1024, default_timeout_ms: 30_000, max_timeout_ms: 600_000 }),
   })
   .strict();
 

@@ -1,8 +1,10 @@
 import { agentCommand } from '@hive/agent';
-import { mintToken } from '@hive/server';
 import { Command, Option } from 'commander';
 import { ApiError, api, type CliAuth, resolveAuth, saveAuth } from './api.js';
-import { runServer, type ServerFlags } from './start.js';
+import type { ServerFlags } from './start.js';
+
+// The hub's dependencies load only for commands that run it, so everyday commands start fast.
+const runServer = async (o: ServerFlags, opts: { withAgent: boolean }) => (await import('./start.js')).runServer(o, opts);
 
 const VERSION = '0.1.0';
 
@@ -84,7 +86,8 @@ export function buildCli(): Command {
   program
     .command('keygen')
     .description('Print a fresh API key in Hive format (e.g. for ADMIN_API_KEY)')
-    .action(() => {
+    .action(async () => {
+      const { mintToken } = await import('@hive/server');
       process.stdout.write(`${mintToken('hive').token}\n`);
     });
 

@@ -24,7 +24,7 @@ export interface TokenStoreLike {
 }
 
 export interface RequestContext {
-  /** Sends a progress event to the hub while a request is being handled. */
+  /** Aborted when the connection drops while the request is being handled. */
   signal: AbortSignal;
 }
 
@@ -156,6 +156,7 @@ export class HiveClient extends EventEmitter {
   private open(): void {
     if (this.stopped) return;
     this.hello = undefined;
+    this.decided = false;
     const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, ...this.opts.wsOptions });
     this.ws = ws;
     let challenged = false;
@@ -231,6 +232,8 @@ export class HiveClient extends EventEmitter {
       this.attempt = 0;
       this.emit('hello', hello);
     } catch (err) {
+      // The socket died before the hub answered: onClose already scheduled what comes next.
+      if (ws !== this.ws || ws.readyState === WebSocket.CLOSED) return;
       const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', String(err));
       await this.applyRecovery(e);
     }
@@ -267,7 +270,12 @@ export class HiveClient extends EventEmitter {
     this.inflight.set(frame.id, ac);
     try {
       const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal });
-      send({ ok: true, result });
+      const body = JSON.stringify({ type: 'res', id: frame.id, ok: true, result });
+      const max = this.hello?.limits.maxFrameBytes;
+      if (max && Buffer.byteLength(body) > max) {
+        throw new HiveError('FRAME_TOO_LARGE', `Result of ${frame.method} exceeds the hub's frame limit of ${max} bytes; lower the output cap`);
+      }
+      if (ws.readyState === WebSocket.OPEN) ws.send(body);
     } catch (err) {
       const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
       send({ ok: false, error: e.toWire() });

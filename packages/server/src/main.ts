@@ -166,7 +166,11 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
         await ws.shutdown();
         const failed = await commands.shutdown();
         if (failed) logger.warn({ jobs: failed }, 'jobs ended by shutdown');
+        // Keep-alive sockets that went idle after close() began would hold it open for minutes.
+        app.server.closeIdleConnections();
+        const grace = setTimeout(() => app.server.closeAllConnections(), 3000);
         await httpClosed;
+        clearTimeout(grace);
         audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'hub.stopped', details: { hub_id: hubId }, result: 'success' });
         await audit.close();
         await store.close();

@@ -112,14 +112,19 @@ export function createWsServer(deps: WsDeps) {
     readonly invokes = new Map<string, PendingInvoke>();
     handshakeTimer: NodeJS.Timeout | undefined;
     cancelPairing: (() => void) | undefined;
+    /** Counted as a live node/operator (so the close must undo it). */
+    registered = false;
+    /** Close already requested by the hub; ignore further input. */
+    closing = false;
 
     constructor(
       readonly ws: WebSocket,
       readonly ip: string,
+      readonly forwarded: boolean,
     ) {}
 
     get loopback(): boolean {
-      return isLoopback(this.ip);
+      return !this.forwarded && isLoopback(this.ip);
     }
 
     send(frame: unknown): void {
@@ -133,15 +138,19 @@ export function createWsServer(deps: WsDeps) {
       else this.event('error', err);
     }
     close(code: number, reason: string): void {
+      this.closing = true;
       if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
-        this.ws.close(code, reason.slice(0, 120));
+        // Close reasons are limited to 123 bytes.
+        let r = reason;
+        while (Buffer.byteLength(r) > 120) r = r.slice(0, -1);
+        this.ws.close(code, r);
         // A peer that never completes the closing handshake is cut off.
         setTimeout(() => this.ws.terminate(), 2000).unref();
       }
     }
 
     invoke(params: InvokeParams, timeoutMs: number): Promise<unknown> {
-      if (this.state !== 'ready') return Promise.reject(new HiveError('SATELLITE_OFFLINE', 'Satellite is not connected'));
+      if (!this.registered || this.state === 'closed') return Promise.reject(new HiveError('SATELLITE_OFFLINE', 'Satellite is not connected'));
       const id = `h${this.nextInvoke++}`;
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
@@ -167,7 +176,9 @@ export function createWsServer(deps: WsDeps) {
   }
 
   function onConnection(ws: WebSocket, req: IncomingMessage): void {
-    const conn = new Conn(ws, req.socket.remoteAddress ?? '');
+    // Behind a proxy on the same host every peer looks like loopback: forwarded requests never count as local.
+    const forwarded = req.headers['x-forwarded-for'] !== undefined || req.headers.forwarded !== undefined;
+    const conn = new Conn(ws, req.socket.remoteAddress ?? '', forwarded);
     conns.add(conn);
     conn.handshakeTimer = setTimeout(() => {
       if (conn.state === 'challenge' || conn.state === 'connecting') {
@@ -186,13 +197,12 @@ export function createWsServer(deps: WsDeps) {
   }
 
   function onMessage(conn: Conn, data: Buffer, isBinary: boolean): void {
-    if (conn.state === 'closed') return;
+    if (conn.state === 'closed' || conn.closing) return;
     if (!conn.admit()) {
       conn.violations++;
       if (conn.violations > limits.maxViolations) {
         audit.log({ actor: actorOf(conn), action: 'connection.rate_limited', details: { violations: conn.violations }, result: 'failure', sourceIp: conn.ip });
         conn.close(CLOSE_CODES.RATE_LIMITED.code, 'rate limit exceeded');
-        conn.state = 'closed';
         return;
       }
       conn.error(undefined, {
@@ -219,6 +229,14 @@ export function createWsServer(deps: WsDeps) {
     }
     const parsed = Frame.safeParse(raw);
     if (!parsed.success) {
+      const pendingId = raw && typeof raw === 'object' && (raw as { type?: unknown }).type === 'res' ? (raw as { id?: unknown }).id : undefined;
+      const pending = typeof pendingId === 'string' ? conn.invokes.get(pendingId) : undefined;
+      if (pending) {
+        // A node's broken answer still ends its command, instead of leaving it to time out.
+        conn.invokes.delete(pendingId as string);
+        clearTimeout(pending.timer);
+        pending.reject(new HiveError('BAD_FRAME', 'Satellite answered with a malformed response'));
+      }
       const id =
         raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id.slice(0, 64) || undefined : undefined;
       conn.error(id, {
@@ -312,6 +330,7 @@ export function createWsServer(deps: WsDeps) {
     if (conn.state === 'closed' || conn.ws.readyState !== WebSocket.OPEN) return;
     clearTimeout(conn.handshakeTimer);
     conn.auth = outcome;
+    conn.registered = true;
     if (outcome.role === 'node' && outcome.deviceId) {
       const prev = nodes.get(outcome.deviceId);
       nodes.set(outcome.deviceId, conn);
@@ -330,6 +349,8 @@ export function createWsServer(deps: WsDeps) {
         sourceIp: conn.ip,
       });
     }
+    // The socket may have closed while we were recording it; onClose has undone the registration.
+    if ((conn.state as State) === 'closed') return;
     conn.state = 'ready';
     conn.send({
       type: 'res',
@@ -410,7 +431,7 @@ export function createWsServer(deps: WsDeps) {
   }
 
   function onClose(conn: Conn, code: number): void {
-    const wasReady = conn.state === 'ready';
+    if (conn.state === 'closed' && !conn.registered && !conns.has(conn)) return;
     conn.state = 'closed';
     conns.delete(conn);
     operators.delete(conn);
@@ -427,7 +448,8 @@ export function createWsServer(deps: WsDeps) {
     }
     conn.invokes.clear();
     const auth = conn.auth;
-    if (!wasReady || !auth) return;
+    if (!conn.registered || !auth) return;
+    conn.registered = false;
     if (auth.role === 'node' && auth.deviceId) {
       // A replaced connection closing must not mark its successor offline.
       if (nodes.get(auth.deviceId) !== conn) return;
@@ -449,10 +471,9 @@ export function createWsServer(deps: WsDeps) {
 
   const heartbeat = setInterval(() => {
     for (const conn of conns) {
-      if (conn.state === 'closed' || conn.state === 'challenge' || conn.state === 'connecting') continue;
+      if (conn.state === 'closed' || conn.closing || conn.state === 'challenge' || conn.state === 'connecting') continue;
       if (conn.missed >= 3) {
         conn.close(CLOSE_CODES.HEARTBEAT_TIMEOUT.code, 'missed 3 heartbeats');
-        conn.ws.terminate();
         continue;
       }
       conn.missed++;

@@ -83,7 +83,13 @@ export const devicesServiceFactory = ({
   bus: Bus;
   pairing: PairingConfig;
 }) => {
-  const waiters = new Map<string, { resolve: () => void; reject: (e: HiveError) => void }>();
+  type Waiter = { resolve: () => void; reject: (e: HiveError) => void };
+  /** Connections waiting on a pairing decision, by request id (a device may retry and wait twice). */
+  const waiters = new Map<string, Set<Waiter>>();
+  const settle = (id: string, fn: (w: Waiter) => void) => {
+    for (const w of waiters.get(id) ?? []) fn(w);
+    waiters.delete(id);
+  };
   /** In-memory presence: satellites connected to this process, with their last pong. */
   const lastSeen = new Map<string, number>();
 
@@ -246,10 +252,12 @@ export const devicesServiceFactory = ({
       const done = await issueToken(input, deviceId, approved.id);
       if (done) return done;
     }
+    // Silent pairing is for the local machine's own agent only: operator scopes always need a person.
+    const autoApprove = loopback && pairing.autoApproveLoopback && params.role === 'node';
     let req = await store.findPairing(deviceId, params.role, 'pending');
     if (req && req.public_key !== publicKey) req = undefined;
     if (!req) {
-      if (!(loopback && pairing.autoApproveLoopback)) {
+      if (!autoApprove) {
         if ((await store.countPending(ip)) >= pairing.maxPendingPerIp || (await store.countPending()) >= pairing.maxPendingTotal) {
           audit.log({
             actor: deviceActor(deviceId, name, ip),
@@ -272,7 +280,7 @@ export const devicesServiceFactory = ({
         tags: toJson(params.tags ?? []),
         remote_ip: ip,
         status: 'pending' as const,
-        auto: 0,
+        auto: autoApprove ? 1 : 0,
         token_issued: 0,
         created_at: new Date(now).toISOString(),
         expires_at: new Date(now + pairing.requestTtlMs).toISOString(),
@@ -288,7 +296,7 @@ export const devicesServiceFactory = ({
         details: { request_id: row.id, role: params.role, scopes: params.scopes, loopback },
         result: 'success',
       });
-      if (loopback && pairing.autoApproveLoopback) {
+      if (autoApprove) {
         await store.resolvePairing(row.id, 'approved', 'auto:loopback');
         audit.log({
           actor: { type: 'system', id: 'hub', name: 'hub' },
@@ -306,8 +314,12 @@ export const devicesServiceFactory = ({
     }
     const requestId = req.id;
     let cancelled = false;
+    let me: Waiter | undefined;
     const decision = new Promise<void>((resolve, reject) => {
-      waiters.set(requestId, { resolve, reject });
+      me = { resolve, reject };
+      const set = waiters.get(requestId) ?? new Set<Waiter>();
+      set.add(me);
+      waiters.set(requestId, set);
     }).then(async () => {
       if (cancelled) throw new HiveError('PAIRING_REQUIRED', 'cancelled');
       const done = await issueToken(input, deviceId, requestId);
@@ -323,8 +335,9 @@ export const devicesServiceFactory = ({
       decision,
       cancel() {
         cancelled = true;
-        waiters.get(requestId)?.reject(new HiveError('PAIRING_REQUIRED', 'cancelled'));
-        waiters.delete(requestId);
+        if (!me) return;
+        waiters.get(requestId)?.delete(me);
+        me.reject(new HiveError('PAIRING_REQUIRED', 'cancelled'));
       },
     };
   }
@@ -371,6 +384,18 @@ export const devicesServiceFactory = ({
     return sat;
   }
 
+  async function devicesSweep(): Promise<void> {
+    for (const id of await store.expirePairing(nowIso())) {
+      audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'pairing.expired', target: { type: 'pairing_request', id }, result: 'success' });
+      settle(id, (w) =>
+        w.reject(
+          new HiveError('PAIRING_REQUIRED', 'Pairing request expired without a decision', { request_id: id }, { action: 'retry', retryAfterMs: 60_000 }),
+        ),
+      );
+      bus.publish('pairing:resolved', { id, status: 'expired' });
+    }
+  }
+
   return {
     /** Authenticates a `connect`: device signature, token, API key, or pairing. */
     async handshake(input: HandshakeInput): Promise<Authenticated | PendingPairing> {
@@ -408,6 +433,10 @@ export const devicesServiceFactory = ({
       requireScope(p, 'operator.pairing');
       const req = await store.getPairing(id);
       if (!req) throw new HiveError('NOT_FOUND', `Pairing request ${id} not found`);
+      if (req.status === 'pending' && req.expires_at < nowIso()) {
+        await devicesSweep();
+        throw new HiveError('ALREADY_RESOLVED', `Pairing request ${id} expired`, { status: 'expired' });
+      }
       if (!(await store.resolvePairing(id, 'approved', `${p.type}:${p.id}`))) {
         throw new HiveError('ALREADY_RESOLVED', `Pairing request ${id} is already ${req.status}`, { status: req.status });
       }
@@ -420,8 +449,7 @@ export const devicesServiceFactory = ({
       });
       const after = (await store.getPairing(id)) ?? req;
       bus.publish('pairing:resolved', toView(after));
-      waiters.get(id)?.resolve();
-      waiters.delete(id);
+      settle(id, (w) => w.resolve());
       return toView(after);
     },
 
@@ -441,24 +469,12 @@ export const devicesServiceFactory = ({
       });
       const after = (await store.getPairing(id)) ?? req;
       bus.publish('pairing:resolved', toView(after));
-      waiters.get(id)?.reject(new HiveError('PAIRING_REJECTED', 'Pairing request was rejected by an operator', { request_id: id }, { action: 'abort' }));
-      waiters.delete(id);
+      settle(id, (w) => w.reject(new HiveError('PAIRING_REJECTED', 'Pairing request was rejected by an operator', { request_id: id }, { action: 'abort' })));
       return toView(after);
     },
 
     /** Expires stale pending requests; their waiting devices are told to retry later. */
-    async sweepPairing(): Promise<void> {
-      for (const id of await store.expirePairing(nowIso())) {
-        audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'pairing.expired', target: { type: 'pairing_request', id }, result: 'success' });
-        waiters
-          .get(id)
-          ?.reject(
-            new HiveError('PAIRING_REQUIRED', 'Pairing request expired without a decision', { request_id: id }, { action: 'retry', retryAfterMs: 60_000 }),
-          );
-        waiters.delete(id);
-        bus.publish('pairing:resolved', { id, status: 'expired' });
-      }
-    },
+    sweepPairing: () => devicesSweep(),
 
     // ----------------------------------------------------------------- registry
     resolveRef,
@@ -495,7 +511,7 @@ export const devicesServiceFactory = ({
         actor: p,
         action: 'satellite.deleted',
         target: { type: 'satellite', id: sat.id },
-        details: { slug: sat.slug, name: sat.name, tokens: 'revoked' },
+        details: { slug: sat.slug, name: sat.name, revoked_roles: ['node'] },
         result: 'success',
       });
       bus.publish('satellite:removed', { id: sat.id, slug: sat.slug });
