@@ -335,7 +335,10 @@ function printTable(r) {
   row('time to 50% / 90% / 100%', `${r.connect.timeline[4].atS} / ${r.connect.timeline[8].atS} / ${r.connect.timeline[9].atS} s`);
   row('rate first 10% / last 10%', `${r.connect.timeline[0].perSecond}/s / ${r.connect.timeline[9].perSecond}/s`);
   row('failed handshakes / drops', `${r.connect.handshakesFailed} / ${r.connect.dropsAfterHello}`);
-  row('hub CPU during connect', `${(r.connect.hubCpuMs / 1000).toFixed(2)} s (${round(r.connect.hubCpuMs / N, 3)} ms per satellite)`);
+  row(
+    'CPU during connect: hub / workers',
+    `${(r.connect.hubCpuMs / 1000).toFixed(2)} s (${round(r.connect.hubCpuMs / N, 2)} ms per satellite) / ${(r.connect.workersCpuMs / 1000).toFixed(2)} s`,
+  );
   section('Hub memory (RSS)');
   row('before satellites', kb(r.hubMemory.rssBeforeKB));
   row('all connected', kb(r.hubMemory.rssConnectedKB));
@@ -425,10 +428,12 @@ async function main() {
     log(`identities generated (${Math.round(Math.max(...sat.ready.map((m) => m.keygenMs)))} ms in the slowest worker)`);
     const before = memoryOf(hub.child.pid);
     const cpuBefore = cpuMsOf(hub.child.pid);
+    const workerCpuBefore = satWorkers.reduce((a, c) => a + cpuMsOf(c.pid), 0);
     log(`connecting ${N} satellites (${r.config.connectConcurrency} handshakes in flight)…`);
     const conn = await connectWorkers(satWorkers, N, 'satellites', connectTimeoutMs);
     const connected = memoryOf(hub.child.pid);
     const hubCpuConnect = cpuMsOf(hub.child.pid) - cpuBefore;
+    const workerCpuConnect = satWorkers.reduce((a, c) => a + cpuMsOf(c.pid), 0) - workerCpuBefore;
     const ready = await api.request('GET', '/health/ready');
     const ids = conn.msgs.flatMap((m) => m.ids);
     const helloMs = conn.msgs.flatMap((m) => Array.from(m.helloMs));
@@ -448,6 +453,7 @@ async function main() {
       reconnects: sum((m) => m.counters.reconnects),
       closeCodes,
       hubCpuMs: round(hubCpuConnect, 0),
+      workersCpuMs: round(workerCpuConnect, 0),
       hubReportedNodes: ready.body?.nodes ?? null,
     };
     log(`all ${N} connected in ${(conn.ms / 1000).toFixed(2)} s; hub reports ${r.connect.hubReportedNodes} nodes`);

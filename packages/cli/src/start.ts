@@ -70,8 +70,13 @@ export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }
     if (stopping) return;
     stopping = true;
     process.stderr.write(`\nhive: ${signal} received, shutting down gracefully…\n`);
+    const agentExited = agent && agent.exitCode === null ? new Promise((r) => agent?.once('exit', r)) : Promise.resolve();
     agent?.kill('SIGTERM');
     await hub.close();
+    // Give the local agent a moment to leave; it must not outlive the command that started it.
+    const late = setTimeout(() => agent?.kill('SIGKILL'), 5000);
+    await agentExited;
+    clearTimeout(late);
     process.exit(0);
   };
   process.on('SIGINT', () => void stop('SIGINT'));

@@ -1,7 +1,7 @@
 const SECRET_KEY = /pass(word|wd|phrase)?|secret|token|api[-_]?key|authorization|cookie|signature|private[-_]?key|credential/i;
 const SECRET_FLAG = /^--?(pass(word)?|secret|token|api[-_]?key|key|auth)$/i;
 const SECRET_ASSIGN = /^(--?[\w-]*(pass(word)?|secret|token|api[-_]?key|auth)[\w-]*=|[A-Z0-9_]*(PASSWORD|SECRET|TOKEN|API_KEY)[A-Z0-9_]*=)/i;
-const TOKEN_SHAPE = /\b(hive|hdt)_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{43}\b/g;
+const TOKEN_SHAPE = /\b(hive|hdt)_[A-Za-z0-9]{12}_[A-Za-z0-9_-]{20,}/g;
 
 export const REDACTED = '[REDACTED]';
 

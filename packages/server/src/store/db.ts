@@ -54,7 +54,9 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     }
     db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   }
-  const migrator = new Migrator({ db, provider: migrationProvider });
+  // With a dedicated schema the migration bookkeeping lives there too (Kysely otherwise finds
+  // another schema's kysely_migration table and skips creating its own).
+  const migrator = new Migrator({ db, provider: migrationProvider, ...(cfg.driver === 'postgres' && cfg.schema ? { migrationTableSchema: cfg.schema } : {}) });
   const { error } = await migrator.migrateToLatest();
   if (error) {
     await db.destroy();

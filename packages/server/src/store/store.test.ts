@@ -1,0 +1,244 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pg from 'pg';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { auditServiceFactory } from '../features/audit/audit-service.js';
+import { commandsStoreFactory } from '../features/commands/commands-store.js';
+import { devicesStoreFactory } from '../features/devices/devices-store.js';
+import { openStore, type Store } from './db.js';
+
+const PG_URL = process.env.HIVE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+async function pgAvailable(): Promise<string | null> {
+  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await c.connect();
+    await c.query('select 1');
+    return null;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await c.end().catch(() => {});
+  }
+}
+
+const pgMissing = await pgAvailable();
+if (pgMissing) console.warn(`[store tests] PostgreSQL at ${PG_URL} unavailable, its store tests are skipped: ${pgMissing}`);
+
+const now = () => new Date().toISOString();
+
+function satRow(id: string, slug: string, name = slug) {
+  return {
+    id,
+    slug,
+    name,
+    hostname: `${slug}.local`,
+    os: 'linux',
+    os_release: '6.1',
+    arch: 'x64',
+    agent_version: '0.1.0',
+    project: 'default',
+    status: 'offline' as const,
+    commands: '["system.info"]',
+    remote_ip: null,
+    last_seen: null,
+    created_at: now(),
+    updated_at: now(),
+  };
+}
+
+const drivers: { name: string; skip: boolean; open: () => Promise<{ store: Store; cleanup: () => Promise<void> }> }[] = [
+  {
+    name: 'sqlite',
+    skip: false,
+    async open() {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-store-'));
+      const store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'hive.db') });
+      return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
+    },
+  },
+  {
+    name: 'postgres',
+    skip: pgMissing !== null,
+    async open() {
+      const schema = `hive_test_${randomBytes(6).toString('hex')}`;
+      const store = await openStore({ driver: 'postgres', connection: PG_URL, schema, maxConnections: 4 });
+      return {
+        store,
+        cleanup: async () => {
+          const c = new pg.Client({ connectionString: PG_URL });
+          await c.connect();
+          await c.query(`DROP SCHEMA ${schema} CASCADE`);
+          await c.end();
+        },
+      };
+    },
+  },
+];
+
+for (const d of drivers) {
+  describe.skipIf(d.skip)(`store on ${d.name}`, () => {
+    const opened: { store: Store; cleanup: () => Promise<void> }[] = [];
+    const open = async () => {
+      const o = await d.open();
+      opened.push(o);
+      return o.store;
+    };
+    afterAll(async () => {
+      for (const o of opened) {
+        await o.store.close();
+        await o.cleanup();
+      }
+    });
+
+    it('migrates and answers ping', async () => {
+      const store = await open();
+      await store.ping();
+      expect(store.driver).toBe(d.name);
+    });
+
+    it('satellites: insert with tags, filter by status/tag/text, paginate, update, delete', async () => {
+      const store = await open();
+      const s = devicesStoreFactory({ db: store.db });
+      await s.insertSatellite(satRow('a'.repeat(64), 'web-1', 'Web One'), ['web', 'eu']);
+      await s.insertSatellite(satRow('b'.repeat(64), 'web-2'), ['web']);
+      await s.insertSatellite(satRow('c'.repeat(64), 'db-1'), ['db']);
+      await s.setPresence('a'.repeat(64), { status: 'online', last_seen: now() });
+      expect((await s.listSatellites({ page: 1, per_page: 50 })).total).toBe(3);
+      expect((await s.listSatellites({ status: 'online', page: 1, per_page: 50 })).items.map((x) => x.slug)).toEqual(['web-1']);
+      expect((await s.listSatellites({ tag: 'web', page: 1, per_page: 50 })).items.map((x) => x.slug)).toEqual(['web-1', 'web-2']);
+      expect((await s.listSatellites({ q: 'ONE', page: 1, per_page: 50 })).items.map((x) => x.slug)).toEqual(['web-1']);
+      // LIKE wildcards are stripped from the search text, never used as patterns
+      expect((await s.listSatellites({ q: '%', page: 1, per_page: 50 })).total).toBe(3);
+      const page2 = await s.listSatellites({ page: 2, per_page: 2 });
+      expect(page2.total).toBe(3);
+      expect(page2.items.map((x) => x.slug)).toEqual(['web-2']);
+      expect(await s.slugsLike('web')).toEqual(new Set(['web-1', 'web-2']));
+      expect(await s.slugsLike('web-1')).toEqual(new Set(['web-1']));
+      await s.updateSatellite('b'.repeat(64), { name: 'Renamed' }, ['x', 'y']);
+      const b = await s.getSatellite('b'.repeat(64));
+      expect(b).toMatchObject({ name: 'Renamed', tags: ['x', 'y'] });
+      expect((await s.allTags()).map((t) => `${t.tag}:${t.count}`)).toEqual(['db:1', 'eu:1', 'web:1', 'x:1', 'y:1']);
+      await s.deleteSatellite('c'.repeat(64));
+      expect(await s.getSatellite('c'.repeat(64))).toBeUndefined();
+      expect((await s.findByRef('Web One')).map((r) => r.slug)).toEqual(['web-1']);
+      expect(await s.markAllOffline()).toBe(1);
+    });
+
+    it('pairing requests resolve exactly once; tokens revoke per device and role', async () => {
+      const store = await open();
+      const s = devicesStoreFactory({ db: store.db });
+      const base = {
+        device_id: 'd'.repeat(64),
+        public_key: 'pk',
+        role: 'node' as const,
+        scopes: '[]',
+        client: '{}',
+        tags: '[]',
+        remote_ip: '10.0.0.1',
+        status: 'pending' as const,
+        auto: 0,
+        token_issued: 0,
+        created_at: now(),
+        expires_at: new Date(Date.now() + 60_000).toISOString(),
+        resolved_at: null,
+        resolved_by: null,
+      };
+      await s.insertPairing({ ...base, id: 'pr_1' });
+      expect(await s.countPending('10.0.0.1')).toBe(1);
+      const [first, second] = await Promise.all([s.resolvePairing('pr_1', 'approved', 'op:a'), s.resolvePairing('pr_1', 'rejected', 'op:b')]);
+      expect([first, second].filter(Boolean)).toHaveLength(1);
+      const claimed = await Promise.all([s.claimTokenIssue('pr_1'), s.claimTokenIssue('pr_1')]);
+      expect(claimed.filter(Boolean).length).toBeLessThanOrEqual(1);
+      await s.insertPairing({ ...base, id: 'pr_2', expires_at: new Date(Date.now() - 1000).toISOString() });
+      expect(await s.expirePairing(now())).toEqual(['pr_2']);
+      for (const id of ['t1', 't2']) {
+        await s.insertToken({
+          id,
+          device_id: 'd'.repeat(64),
+          role: 'node',
+          token_hash: 'h',
+          scopes: '[]',
+          created_at: now(),
+          expires_at: null,
+          revoked_at: null,
+          last_used_at: null,
+        });
+      }
+      expect(await s.revokeTokens('d'.repeat(64), 'node', 't2')).toBe(1);
+      expect((await s.getToken('t1'))?.revoked_at).toBeTruthy();
+      expect((await s.getToken('t2'))?.revoked_at).toBeNull();
+    });
+
+    it('jobs: insert, update, list, and unfinished jobs are failed after a restart', async () => {
+      const store = await open();
+      const s = commandsStoreFactory({ db: store.db });
+      const job = (id: string, state: 'running' | 'succeeded') => ({
+        id,
+        correlation_id: `corr-${id}`,
+        satellite_id: 'a'.repeat(64),
+        command: 'system.info',
+        params: '{}',
+        state,
+        actor_type: 'api_key',
+        actor_id: 'k',
+        timeout_ms: 1000,
+        created_at: now(),
+        started_at: now(),
+        finished_at: null,
+        duration_ms: null,
+        result: null,
+        error_code: null,
+        error_message: null,
+      });
+      await s.insert(job('job_1', 'running'));
+      await s.insert(job('job_2', 'succeeded'));
+      expect((await s.get('corr-job_1'))?.id).toBe('job_1');
+      expect(await s.failUnfinished('hub restarted')).toBe(1);
+      const after = await s.get('job_1');
+      expect(after).toMatchObject({ state: 'failed', error_message: 'hub restarted' });
+      expect((await s.list({ state: 'failed', page: 1, per_page: 10 })).total).toBe(1);
+    });
+
+    it('audit: batched writes, redaction, filters and pagination', async () => {
+      const store = await open();
+      const audit = auditServiceFactory({ db: store.db, logger: pino({ level: 'silent' }) });
+      for (let i = 0; i < 1200; i++) {
+        audit.log({
+          actor: { type: 'api_key', id: 'k1', name: 'admin' },
+          action: i % 2 ? 'satellite.connected' : 'command.exec',
+          target: { type: 'satellite', id: `s${i % 3}` },
+          result: 'success',
+          correlationId: `c${i}`,
+        });
+      }
+      audit.log({
+        actor: { type: 'api_key', id: 'k1', name: 'admin' },
+        action: 'secret.test',
+        details: {
+          password: 'hunter2',
+          nested: { api_key: 'abc' },
+          argv: ['tool', '--token', 'sekrit', 'DB_PASSWORD=x'],
+          note: 'hive_AAAAAAAAAAAA_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+        },
+        result: 'failure',
+        error: 'bad hdt_BBBBBBBBBBBB_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      });
+      const all = await audit.query({ page: 1, per_page: 10 });
+      expect(all.total).toBe(1201);
+      expect(all.items[0]?.action).toBe('secret.test');
+      const text = JSON.stringify(all.items[0]);
+      for (const secret of ['hunter2', 'abc', 'sekrit', 'DB_PASSWORD=x', 'hive_AAAA', 'hdt_BBBB']) expect(text).not.toContain(secret);
+      expect((await audit.query({ action: 'command.exec', page: 1, per_page: 1 })).total).toBe(600);
+      expect((await audit.query({ action: 'satellite.*', target_id: 's1', page: 1, per_page: 500 })).total).toBe(200);
+      expect((await audit.query({ correlation_id: 'c7', page: 1, per_page: 5 })).items).toHaveLength(1);
+      expect((await audit.query({ result: 'failure', page: 1, per_page: 5 })).total).toBe(1);
+      const p3 = await audit.query({ page: 3, per_page: 500 });
+      expect(p3.items).toHaveLength(201);
+      await audit.close();
+    });
+  });
+}
