@@ -19,8 +19,8 @@ export function resolveAuth(flags: { url?: string; apiKey?: string } = {}): CliA
   } catch {
     /* not logged in */
   }
-  const url = flags.url ?? process.env.HIVE_URL ?? file.url ?? 'http://127.0.0.1:7420';
-  return { url: url.replace(/\/+$/, ''), apiKey: flags.apiKey ?? process.env.HIVE_API_KEY ?? file.apiKey };
+  const url = flags.url || process.env.HIVE_URL || file.url || 'http://127.0.0.1:7420';
+  return { url: url.replace(/\/+$/, ''), apiKey: flags.apiKey || process.env.HIVE_API_KEY || file.apiKey };
 }
 
 export function saveAuth(auth: CliAuth): string {

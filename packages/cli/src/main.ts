@@ -73,11 +73,11 @@ export function buildCli(): Command {
 
   program
     .command('login')
-    .description('Store the hub URL and API key for later commands (~/.config/hive/cli.json, mode 0600)')
-    .requiredOption('--url <url>', 'hub URL, e.g. http://127.0.0.1:7420')
-    .option('--api-key <key>', 'API key (default: read from HIVE_API_KEY)')
-    .action(async (o: { url: string; apiKey?: string }) => {
-      const auth = { url: o.url.replace(/\/+$/, ''), apiKey: o.apiKey ?? process.env.HIVE_API_KEY };
+    .description('Check and store --url and --api-key for later commands (~/.config/hive/cli.json, mode 0600)')
+    .action(async (_o: unknown, cmd: Command) => {
+      const g = cmd.optsWithGlobals() as { url?: string; apiKey?: string };
+      if (!g.url) throw new ApiError(0, 'INVALID_PARAMETERS', 'Give --url, e.g. hive login --url http://127.0.0.1:7420 --api-key hive_…');
+      const auth = { url: g.url.replace(/\/+$/, ''), apiKey: g.apiKey ?? process.env.HIVE_API_KEY };
       if (!auth.apiKey) throw new ApiError(0, 'AUTH_REQUIRED', 'Give --api-key or set HIVE_API_KEY');
       await api(auth, 'GET', '/api/v1/satellites?per_page=1');
       process.stdout.write(`Logged in to ${auth.url}; saved to ${saveAuth(auth)}\n`);

@@ -4,13 +4,15 @@ import { DEFAULT_LIMITS } from '@hive/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
-const Duration = z.union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)$/)]).transform((v) => {
-  if (typeof v === 'number') return v;
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(v) as RegExpExecArray;
-  const n = Number(m[1]);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms'];
-  return n * unit;
-});
+/** Milliseconds, or a string like `90s`, `15m`, `30d` (a bare number string is milliseconds). */
+const Duration = z
+  .union([z.number().int().nonnegative(), z.string().regex(/^\d+(ms|s|m|h|d)?$/, 'expected a duration like 500ms, 90s, 15m, 24h, 30d')])
+  .transform((v) => {
+    if (typeof v === 'number') return v;
+    const m = /^(\d+)(ms|s|m|h|d)?$/.exec(v) as RegExpExecArray;
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 'ms') as 'ms'];
+    return Number(m[1]) * unit;
+  });
 
 /** server.yaml (seed 003 §4). Unknown keys are errors, so typos do not pass silently. */
 export const ConfigSchema = z
@@ -46,10 +48,11 @@ export const ConfigSchema = z
       .object({
         heartbeat_interval: Duration.default(30_000),
         max_sessions_per_agent: z.coerce.number().int().min(1).default(10),
-        token_expiration: z.string().default('0'),
+        /** Device token lifetime; 0 = never expires. */
+        token_expiration: Duration.default(0),
       })
       .strict()
-      .default({ heartbeat_interval: 30_000, max_sessions_per_agent: 10, token_expiration: '0' }),
+      .default({ heartbeat_interval: 30_000, max_sessions_per_agent: 10, token_expiration: 0 }),
     pairing: z
       .object({
         auto_approve_loopback: z.boolean().default(true),

@@ -84,6 +84,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       requestTtlMs: config.pairing.request_ttl,
       maxPendingPerIp: config.pairing.max_pending_per_ip,
       maxPendingTotal: config.pairing.max_pending_total,
+      tokenTtlMs: config.agents.token_expiration,
     },
   });
   const commands = commandsServiceFactory({ store: commandsStoreFactory({ db }), devices, bus, audit });

@@ -16,6 +16,8 @@ export interface PairingConfig {
   requestTtlMs: number;
   maxPendingPerIp: number;
   maxPendingTotal: number;
+  /** Device token lifetime in ms; 0 = no expiry. */
+  tokenTtlMs: number;
 }
 
 export interface HandshakeInput {
@@ -226,7 +228,7 @@ export const devicesServiceFactory = ({
       token_hash: minted.hash,
       scopes: toJson(scopes),
       created_at: nowIso(),
-      expires_at: null,
+      expires_at: pairing.tokenTtlMs > 0 ? new Date(Date.now() + pairing.tokenTtlMs).toISOString() : null,
       revoked_at: null,
       last_used_at: null,
     });

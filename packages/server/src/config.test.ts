@@ -1,0 +1,40 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './config.js';
+
+const file = (text: string) => {
+  const p = path.join(mkdtempSync(path.join(os.tmpdir(), 'hive-cfg-')), 'server.yaml');
+  writeFileSync(p, text);
+  return p;
+};
+
+describe('config', () => {
+  it('needs nothing: SQLite under ./data on 127.0.0.1:7420', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.server).toMatchObject({ host: '127.0.0.1', port: 7420, data_dir: './data' });
+    expect(c.database).toMatchObject({ driver: 'sqlite', connection: path.join('./data', 'hive.db') });
+    expect(c.pairing.auto_approve_loopback).toBe(true);
+  });
+
+  it('file < env < flags, with ${ENV} substitution and durations', () => {
+    const f = file('server:\n  port: 9000\nauth:\n  admin_api_key: "${MY_KEY}"\nagents:\n  heartbeat_interval: 15s\n  token_expiration: 30d\n');
+    const c = loadConfig({ file: f, env: { MY_KEY: 'k', HIVE_PORT: '9100' } });
+    expect(c.server.port).toBe(9100);
+    expect(c.auth.admin_api_key).toBe('k');
+    expect(c.agents.heartbeat_interval).toBe(15_000);
+    expect(c.agents.token_expiration).toBe(30 * 86_400_000);
+    expect(loadConfig({ file: f, env: { HIVE_PORT: '9100' }, overrides: { port: 1234 } }).server.port).toBe(1234);
+    // an unset ${VAR} falls back to the default instead of an empty string
+    expect(loadConfig({ file: f, env: {} }).auth.admin_api_key).toBeUndefined();
+  });
+
+  it('names the bad key', () => {
+    expect(() => loadConfig({ file: file('server:\n  prot: 1\n'), env: {} })).toThrow(/server.*prot/);
+    expect(() => loadConfig({ file: file('server:\n  port: high\n'), env: {} })).toThrow(/server\.port/);
+    expect(() => loadConfig({ file: file('agents:\n  heartbeat_interval: soon\n'), env: {} })).toThrow(/agents\.heartbeat_interval/);
+    expect(() => loadConfig({ file: file('database:\n  driver: postgres\n'), env: {} })).toThrow(/database\.connection/);
+    expect(() => loadConfig({ file: '/nope/server.yaml', env: {} })).toThrow(ConfigError);
+  });
+});
