@@ -7,7 +7,7 @@
  *   node bench/run.js [--satellites N] [--name NAME] [--rate R] [--duration S]
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -41,7 +41,9 @@ const HELP = `Usage: node bench/run.js [options]      (or: npm run bench -- [opt
   --workers W              satellite worker processes (default: max(2, ceil(N / ${MAX_PER_WORKER})))
   --connect-concurrency C  handshakes in flight at once, all workers together (default 256)
   --http-concurrency H     keep-alive HTTP sockets of the load generator (default 256)
-  --hub-cpu-prof DIR       run the hub with --cpu-prof, writing its .cpuprofile into DIR
+  --hub-cpu-prof DIR       run the hub with --cpu-prof: its .cpuprofile and phases.json (phase
+                           boundaries on the profile's clock) go into DIR
+  --hub-log FILE           copy the hub's stdout/stderr into FILE (the console key is redacted)
   -h, --help               this help
 `;
 
@@ -71,6 +73,7 @@ function parseOptions() {
         'connect-concurrency': { type: 'string' },
         'http-concurrency': { type: 'string' },
         'hub-cpu-prof': { type: 'string' },
+        'hub-log': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -103,10 +106,14 @@ function parseOptions() {
     connectConcurrency: Math.floor(intOption(v, 'connect-concurrency', 256, 1, 10_000)),
     httpConcurrency: Math.floor(intOption(v, 'http-concurrency', 256, 1, 4096)),
     hubCpuProf: v['hub-cpu-prof'] ? path.resolve(v['hub-cpu-prof']) : undefined,
+    hubLogFile: v['hub-log'] ? path.resolve(v['hub-log']) : undefined,
   };
 }
 
 const T0 = performance.now();
+/** Phase boundaries on the monotonic clock V8 CPU profiles use (µs), to cut a hub profile by phase. */
+const marks = [];
+const mark = (phase) => marks.push({ phase, monotonicUs: Number(process.hrtime.bigint() / 1000n) });
 const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`);
 
 /** Contiguous index ranges [first, first+count) for `workers` shards. */
@@ -146,18 +153,21 @@ const countBy = (codes) => {
 // ------------------------------------------------------------------------------------ hub
 
 /** Collects the hub's stdout/stderr: the banner (its URL) and any warn/error log lines. */
-function watchHubOutput(child) {
+function watchHubOutput(child, logFile) {
+  const copy = logFile ? createWriteStream(logFile) : undefined;
   const log = { warnings: 0, errors: 0, last: [] };
   let onUrl;
   const url = new Promise((resolve) => {
     onUrl = resolve;
   });
+  // The banner carries a (process-lifetime) console key: never let a key reach a file.
+  const redact = (line) => line.replace(/hive_[A-Za-z0-9]+_[A-Za-z0-9_-]+/g, 'hive_<redacted>');
   const keep = (line) => {
-    // The banner carries a (process-lifetime) console key: never let a key reach the results file.
-    log.last.push(line.replace(/hive_[A-Za-z0-9]+_[A-Za-z0-9_-]+/g, 'hive_<redacted>').slice(0, 500));
+    log.last.push(redact(line).slice(0, 500));
     if (log.last.length > 20) log.last.shift();
   };
   const onLine = (line) => {
+    copy?.write(`${redact(line)}\n`);
     const m = /listening on (http:\/\/[^\s]+)/.exec(line);
     if (m) {
       onUrl(m[1]);
@@ -178,7 +188,7 @@ function watchHubOutput(child) {
   return { url, log };
 }
 
-async function startHub(dataDir, apiKey, cpuProfDir) {
+async function startHub(dataDir, apiKey, { cpuProfDir, logFile }) {
   // A clean environment: no HIVE_* from the caller's shell may point the hub elsewhere.
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HIVE_') && k !== 'ADMIN_API_KEY'));
   env.ADMIN_API_KEY = apiKey;
@@ -189,7 +199,7 @@ async function startHub(dataDir, apiKey, cpuProfDir) {
     silent: true,
     execArgv: cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [],
   });
-  const out = watchHubOutput(child);
+  const out = watchHubOutput(child, logFile);
   const url = await guard(out.url, 30_000, 'hub start (its "listening on" banner)');
   const { port } = new URL(url);
   return { child, url, port: Number(port), wsUrl: `${url.replace(/^http/, 'ws')}/ws`, log: out.log };
@@ -207,7 +217,12 @@ async function startWorkers(script, label, shards, initFor) {
   return { children, ready: msgs };
 }
 
-async function connectWorkers(children, total, what, timeoutMs) {
+/**
+ * Tells every worker to connect its shard and waits until all report every hello. With
+ * `serverPid`, samples that process's CPU time once a second against the connected count, to
+ * show whether the cost per connection grows with the fleet (quarters of the fleet).
+ */
+async function connectWorkers(children, total, what, timeoutMs, serverPid) {
   const connected = children.map((c) => nextMessage(c, 'connected'));
   const progress = new Array(children.length).fill(0);
   children.forEach((c, w) => {
@@ -215,16 +230,42 @@ async function connectWorkers(children, total, what, timeoutMs) {
       if (m?.type === 'progress') progress[w] = m.connected;
     });
   });
-  const ticker = setInterval(() => log(`  ${what}: ${progress.reduce((a, b) => a + b, 0)}/${total} connected`), 5000);
+  const count = () => progress.reduce((a, b) => a + b, 0);
+  const samples = [];
+  const sample = (n) => {
+    if (serverPid) samples.push({ n, cpuMs: cpuMsOf(serverPid) });
+  };
+  let ticks = 0;
+  const ticker = setInterval(() => {
+    sample(count());
+    if (++ticks % 5 === 0) log(`  ${what}: ${count()}/${total} connected`);
+  }, 1000);
+  sample(0);
   const startedAt = performance.timeOrigin + performance.now();
   const t0 = performance.now();
   for (const c of children) c.send({ type: 'connect' });
   try {
     const msgs = await guard(Promise.all(connected), timeoutMs, `${total} ${what} connected`);
-    return { msgs, ms: performance.now() - t0, startedAt };
+    const ms = performance.now() - t0;
+    sample(total);
+    return { msgs, ms, startedAt, cpuByQuarter: serverPid ? cpuByQuarter(samples, total) : null };
   } finally {
     clearInterval(ticker);
   }
+}
+
+/** Server CPU ms per connection for each quarter of the fleet, from (connected, cpu) samples. */
+function cpuByQuarter(samples, total) {
+  const out = [];
+  for (let q = 1; q <= 4; q++) {
+    const lo = ((q - 1) * total) / 4;
+    const hi = (q * total) / 4;
+    // The samples bracketing this quarter (progress is reported once a second, so approximate).
+    const a = samples.findLast((s) => s.n <= lo) ?? samples[0];
+    const b = samples.find((s) => s.n >= hi) ?? samples[samples.length - 1];
+    out.push(b.n > a.n ? round((b.cpuMs - a.cpuMs) / (b.n - a.n), 2) : null);
+  }
+  return out;
 }
 
 /** When 10 %, 20 %, … 100 % of the fleet had its hello, relative to the start (seconds). */
@@ -334,6 +375,7 @@ function printTable(r) {
   row('hello latency p50/p95/p99', pct(r.connect.helloLatencyMs));
   row('time to 50% / 90% / 100%', `${r.connect.timeline[4].atS} / ${r.connect.timeline[8].atS} / ${r.connect.timeline[9].atS} s`);
   row('rate first 10% / last 10%', `${r.connect.timeline[0].perSecond}/s / ${r.connect.timeline[9].perSecond}/s`);
+  row('hub CPU per satellite, by quarter', `${r.connect.hubCpuPerSatelliteByQuarterMs.join(' / ')} ms`);
   row('failed handshakes / drops', `${r.connect.handshakesFailed} / ${r.connect.dropsAfterHello}`);
   row(
     'CPU during connect: hub / workers',
@@ -411,7 +453,7 @@ async function main() {
     if (!/^hive_\w+_[\w-]+$/.test(apiKey)) throw new Error(`hive keygen printed an unexpected key: ${apiKey.slice(0, 20)}…`);
     const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hive-bench-'));
     registerTempDir(dataDir);
-    hub = await startHub(dataDir, apiKey, opts.hubCpuProf);
+    hub = await startHub(dataDir, apiKey, { cpuProfDir: opts.hubCpuProf, logFile: opts.hubLogFile });
     log(`hub pid ${hub.child.pid} on ${hub.url}`);
     api = createHubApi({ host: '127.0.0.1', port: hub.port, apiKey, maxSockets: opts.httpConcurrency });
     const health = await api.request('GET', '/health/ready');
@@ -430,7 +472,9 @@ async function main() {
     const cpuBefore = cpuMsOf(hub.child.pid);
     const workerCpuBefore = satWorkers.reduce((a, c) => a + cpuMsOf(c.pid), 0);
     log(`connecting ${N} satellites (${r.config.connectConcurrency} handshakes in flight)…`);
-    const conn = await connectWorkers(satWorkers, N, 'satellites', connectTimeoutMs);
+    mark('connect.start');
+    const conn = await connectWorkers(satWorkers, N, 'satellites', connectTimeoutMs, hub.child.pid);
+    mark('connect.end');
     const connected = memoryOf(hub.child.pid);
     const hubCpuConnect = cpuMsOf(hub.child.pid) - cpuBefore;
     const workerCpuConnect = satWorkers.reduce((a, c) => a + cpuMsOf(c.pid), 0) - workerCpuBefore;
@@ -453,6 +497,7 @@ async function main() {
       reconnects: sum((m) => m.counters.reconnects),
       closeCodes,
       hubCpuMs: round(hubCpuConnect, 0),
+      hubCpuPerSatelliteByQuarterMs: conn.cpuByQuarter,
       workersCpuMs: round(workerCpuConnect, 0),
       hubReportedNodes: ready.body?.nodes ?? null,
     };
@@ -479,12 +524,16 @@ async function main() {
     const warmFailed = warm.filter((x) => !x.ok);
     if (warmFailed.length) throw new Error(`warm-up execs failed: ${JSON.stringify(countBy(warmFailed.map((x) => x.code)))}`);
     log(`warm-up done (${warm.length} execs); fixed rate ${opts.rate}/s for ${opts.durationS} s…`);
+    mark('exec.start');
     r.exec = await fixedRate(api, targets, opts.rate, opts.durationS);
+    mark('exec.end');
     log(`exec p50 ${r.exec.latencyMs.p50} ms, p99 ${r.exec.latencyMs.p99} ms, ${r.exec.ok}/${r.exec.sent} ok`);
 
     log(`fan-out: ${N} execs, ${opts.httpConcurrency} concurrent…`);
     const cpuFanout = cpuMsOf(hub.child.pid);
+    mark('fanout.start');
     r.fanout = await fanout(api, targets, opts.httpConcurrency);
+    mark('fanout.end');
     r.fanout.hubCpuMs = round(cpuMsOf(hub.child.pid) - cpuFanout, 0);
     log(`fan-out ${r.fanout.ok}/${N} ok in ${(r.fanout.totalMs / 1000).toFixed(2)} s`);
     const after = memoryOf(hub.child.pid);
@@ -563,6 +612,10 @@ async function main() {
   }
 
   r.complete = !r.error;
+  if (opts.hubCpuProf) {
+    mkdirSync(opts.hubCpuProf, { recursive: true });
+    writeFileSync(path.join(opts.hubCpuProf, 'phases.json'), `${JSON.stringify(marks, null, 2)}\n`);
+  }
   const file = writeResults(r);
   if (r.complete) printTable(r);
   log(`results written to ${path.relative(process.cwd(), file)}`);

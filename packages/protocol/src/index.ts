@@ -1,6 +1,5 @@
 export { CLOSE_CODES, type CloseName, closeNameFor } from './close-codes.js';
 export {
-  InvokeParams,
   isNodeCommand,
   NODE_COMMANDS,
   type NodeCommandName,
@@ -39,6 +38,7 @@ export {
   type Scope,
   WireErrorSchema,
 } from './frames.js';
+export { InvokeParams } from './invoke.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
 export {
   AuditQueryParams,
