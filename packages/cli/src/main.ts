@@ -1,6 +1,7 @@
 import { agentCommand } from '@hive/agent';
 import { Command, Option } from 'commander';
 import { ApiError, api, type CliAuth, resolveAuth, saveAuth } from './api.js';
+import { addAiCommands } from './commands/ai.js';
 import type { ServerFlags } from './start.js';
 
 // The hub's dependencies load only for commands that run it, so everyday commands start fast.
@@ -268,6 +269,7 @@ export function buildCli(): Command {
       });
     });
 
+  addAiCommands(program);
   return program;
 }
 

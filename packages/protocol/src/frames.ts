@@ -91,6 +91,11 @@ export const ConnectParams = z.object({
   caps: z.array(shortText(64)).max(128).default([]),
   /** Node commands this device claims to serve. */
   commands: z.array(shortText(128)).max(512).default([]),
+  /**
+   * The node's effective local policy (what it will accept whatever the hub asks), reported so
+   * operators see it in one place. Informational: the node enforces it itself.
+   */
+  policy: z.record(z.string(), z.unknown()).optional(),
 });
 export type ConnectParams = z.infer<typeof ConnectParams>;
 export type ConnectParamsInput = z.input<typeof ConnectParams>;

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DEFAULT_LIMITS } from '@hive/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { ChatConfig, TasksConfig, VaultConfig } from './config-ai.js';
 
 /** Milliseconds, or a string like `90s`, `15m`, `30d` (a bare number string is milliseconds). */
 const Duration = z
@@ -88,6 +89,9 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ level: 'info', format: 'json' }),
+    vault: VaultConfig,
+    tasks: TasksConfig,
+    chat: ChatConfig,
     audit: z
       .object({ enabled: z.boolean().default(true), retention_days: z.coerce.number().int().min(1).default(90) })
       .strict()

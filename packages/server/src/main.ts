@@ -20,6 +20,7 @@ import { registerHealthRoutes } from './features/health/health-routes.js';
 import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
 import { openStore } from './store/db.js';
+import { wireAi } from './wiring/ai.js';
 import { createWsServer } from './ws/ws-server.js';
 
 export const HUB_VERSION = '0.1.0';
@@ -133,6 +134,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerDevicesRoutes(app, devices);
   registerCommandsRoutes(app, commands);
   registerAuditRoutes(app, audit);
+  const ai = await wireAi({ app, db, config, audit, auth, bus, logger });
   const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
   app.get('/', { config: { scope: 'public' } }, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(statusPage),
@@ -172,6 +174,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
         const grace = setTimeout(() => app.server.closeAllConnections(), 3000);
         await httpClosed;
         clearTimeout(grace);
+        await ai.close();
         audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'hub.stopped', details: { hub_id: hubId }, result: 'success' });
         await audit.close();
         await store.close();

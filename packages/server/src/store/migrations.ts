@@ -1,4 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { aiMigrations } from './migrations-ai.js';
 
 /**
  * Migrations are code, in order, and run on both drivers. Types: text for ids, JSON and ISO
@@ -139,6 +140,6 @@ const migrations: Record<string, Migration> = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return migrations;
+    return { ...migrations, ...aiMigrations };
   },
 };

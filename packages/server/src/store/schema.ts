@@ -1,3 +1,5 @@
+import type { AiTables } from './schema-ai.js';
+
 /** Timestamps are ISO-8601 UTC strings with milliseconds (sortable as text on both drivers). */
 export interface SatellitesTable {
   id: string;
@@ -115,7 +117,7 @@ export interface AuditLogsTable {
   correlation_id: string | null;
 }
 
-export interface Database {
+export interface Database extends AiTables {
   satellites: SatellitesTable;
   satellite_tags: SatelliteTagsTable;
   devices: DevicesTable;

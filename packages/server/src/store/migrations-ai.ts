@@ -1,0 +1,4 @@
+import type { Migration } from 'kysely';
+
+/** Migrations of the vault, tasks and chat features (names `0002_*`). */
+export const aiMigrations: Record<string, Migration> = {};
