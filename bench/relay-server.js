@@ -80,3 +80,6 @@ process.on('message', (m) => {
   else if (m?.type === 'fanout') fanout(m.timeoutMs ?? 60_000);
   else if (m?.type === 'stop') process.exit(0);
 });
+
+// Only now can this process take orders (a message sent before this line would be lost).
+send({ type: 'booted' });

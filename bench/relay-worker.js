@@ -69,3 +69,6 @@ process.on('message', (m) => {
       process.exit(0);
   }
 });
+
+// Only now can this process take orders (a message sent before this line would be lost).
+send({ type: 'booted' });

@@ -7,10 +7,10 @@
  *   node bench/run.js [--satellites N] [--name NAME] [--rate R] [--duration S]
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -152,6 +152,19 @@ const countBy = (codes) => {
 
 // ------------------------------------------------------------------------------------ hub
 
+/** Data dirs left by a bench that was killed with SIGKILL (its pid is in the name). */
+function removeStaleDataDirs() {
+  for (const entry of readdirSync(os.tmpdir())) {
+    const m = /^hive-bench-(\d+)-/.exec(entry);
+    if (!m) continue;
+    try {
+      process.kill(Number(m[1]), 0);
+    } catch (err) {
+      if (err.code === 'ESRCH') rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Collects the hub's stdout/stderr: the banner (its URL) and any warn/error log lines. */
 function watchHubOutput(child, logFile) {
   const copy = logFile ? createWriteStream(logFile) : undefined;
@@ -210,6 +223,7 @@ async function startHub(dataDir, apiKey, { cpuProfDir, logFile }) {
 async function startWorkers(script, label, shards, initFor) {
   const children = shards.map((_, w) => forkChild(script, [], { label: `${label} ${w}` }));
   const ready = children.map((c) => nextMessage(c, 'ready'));
+  await guard(Promise.all(children.map((c) => nextMessage(c, 'booted'))), 60_000, `${label}s booted`);
   children.forEach((c, w) => {
     c.send({ type: 'init', ...initFor(shards[w], w) });
   });
@@ -282,6 +296,33 @@ function timeline(helloAts, startedAt) {
     prevN = n;
   }
   return out;
+}
+
+/**
+ * Event-loop delay windows (see lib/probe.js): who was stalled during a phase — the hub, the
+ * simulated satellites, or the load generator (this process)?
+ */
+const ownLoop = monitorEventLoopDelay({ resolution: 10 });
+ownLoop.enable();
+
+function startLoopWindow(hubChild, workers) {
+  for (const c of [hubChild, ...workers]) c.send({ type: 'probe-reset' });
+  ownLoop.reset();
+}
+
+async function endLoopWindow(hubChild, workers) {
+  const ask = (c) => {
+    const reply = nextMessage(c, 'probe');
+    c.send({ type: 'probe' });
+    return reply;
+  };
+  const [hubProbe, ...workerProbes] = await guard(Promise.all([hubChild, ...workers].map(ask)), 10_000, 'event-loop probes');
+  const ms = (ns) => Math.round(ns / 1e4) / 100;
+  return {
+    hub: hubProbe.eld,
+    workers: { p99: Math.max(...workerProbes.map((p) => p.eld.p99)), max: Math.max(...workerProbes.map((p) => p.eld.max)) },
+    loadGenerator: { p50: ms(ownLoop.percentile(50)), p99: ms(ownLoop.percentile(99)), max: ms(ownLoop.max) },
+  };
 }
 
 async function workerStats(children) {
@@ -366,10 +407,12 @@ function printTable(r) {
   const rows = [];
   const section = (title) => rows.push([title, '']);
   const row = (k, v) => rows.push([`  ${k}`, v]);
+  const loops = (l) => `${l.hub.p99} / ${l.workers.p99} / ${l.loadGenerator.p99} ms (max ${l.hub.max} / ${l.workers.max} / ${l.loadGenerator.max})`;
   const pct = (s) => (s.count ? `${s.p50} / ${s.p95} / ${s.p99} ms (max ${s.max})` : 'n/a');
   const N = r.config.satellites;
 
   section(`Hive bench "${r.name}" — ${N} satellites in ${r.config.workers} workers, ${r.machine.cpus} CPUs, node ${r.machine.node}, ${r.machine.date}`);
+  section(`load average at start ${r.machine.loadAvgAtStart.join(' ')}, at end ${r.machine.loadAvgAtEnd.join(' ')}`);
   section('Connect + pair');
   row(`all ${N} satellites hello'd`, `${(r.connect.totalMs / 1000).toFixed(2)} s  (${r.connect.perSecond}/s, ${r.config.connectConcurrency} in flight)`);
   row('hello latency p50/p95/p99', pct(r.connect.helloLatencyMs));
@@ -390,11 +433,13 @@ function printTable(r) {
   section(`Exec round trip, REST, ${r.exec.rate}/s for ${r.exec.durationS} s`);
   row('p50 / p95 / p99', pct(r.exec.latencyMs));
   row('hub job duration p50 / p99', r.exec.hubDurationMs.count ? `${r.exec.hubDurationMs.p50} / ${r.exec.hubDurationMs.p99} ms` : 'n/a');
+  row('event-loop delay p99: hub / satellites / generator', loops(r.exec.eventLoopDelayMs));
   row('ok / sent (achieved rate)', `${r.exec.ok} / ${r.exec.sent} (${r.exec.achievedRate}/s)`);
   section(`Fan-out: one exec per satellite (${N} REST calls, ${r.fanout.httpConcurrency} concurrent)`);
   row('total', `${(r.fanout.totalMs / 1000).toFixed(2)} s  (${r.fanout.perSecond}/s)`);
   row('succeeded', `${r.fanout.ok} / ${r.fanout.n}${r.fanout.failed ? `  errors ${JSON.stringify(r.fanout.errors)}` : ''}`);
   row('hub CPU during fan-out', `${(r.fanout.hubCpuMs / 1000).toFixed(2)} s`);
+  row('event-loop delay p99: hub / satellites / generator', loops(r.fanout.eventLoopDelayMs));
   section('Bare ws relay (baseline, same fleet size, same sharding)');
   row(`connect ${N} clients`, `${(r.relay.connectMs / 1000).toFixed(2)} s`);
   row('fan-out total', `${r.relay.fanoutMs} ms  (${r.relay.ok} / ${r.relay.clients} answered; cold run ${r.relay.coldFanoutMs} ms)`);
@@ -440,6 +485,9 @@ async function main() {
     },
   };
   log(`${N} satellites, ${opts.workers} workers (${shards.map((s) => s.count).join(', ')}), machine ${r.machine.cpus} CPUs`);
+  if (r.machine.loadAvgAtStart[0] > r.machine.cpus / 2) {
+    log(`WARNING: load average ${r.machine.loadAvgAtStart[0]} — other work on this machine will skew the figures`);
+  }
 
   let failed = false;
   let hub;
@@ -451,7 +499,8 @@ async function main() {
     // ---------------------------------------------------------------- hub
     const apiKey = execFileSync(process.execPath, [HIVE_BIN, 'keygen'], { encoding: 'utf8' }).trim();
     if (!/^hive_\w+_[\w-]+$/.test(apiKey)) throw new Error(`hive keygen printed an unexpected key: ${apiKey.slice(0, 20)}…`);
-    const dataDir = mkdtempSync(path.join(os.tmpdir(), 'hive-bench-'));
+    removeStaleDataDirs();
+    const dataDir = mkdtempSync(path.join(os.tmpdir(), `hive-bench-${process.pid}-`));
     registerTempDir(dataDir);
     hub = await startHub(dataDir, apiKey, { cpuProfDir: opts.hubCpuProf, logFile: opts.hubLogFile });
     log(`hub pid ${hub.child.pid} on ${hub.url}`);
@@ -472,9 +521,11 @@ async function main() {
     const cpuBefore = cpuMsOf(hub.child.pid);
     const workerCpuBefore = satWorkers.reduce((a, c) => a + cpuMsOf(c.pid), 0);
     log(`connecting ${N} satellites (${r.config.connectConcurrency} handshakes in flight)…`);
+    startLoopWindow(hub.child, satWorkers);
     mark('connect.start');
     const conn = await connectWorkers(satWorkers, N, 'satellites', connectTimeoutMs, hub.child.pid);
     mark('connect.end');
+    const loopConnect = await endLoopWindow(hub.child, satWorkers);
     const connected = memoryOf(hub.child.pid);
     const hubCpuConnect = cpuMsOf(hub.child.pid) - cpuBefore;
     const workerCpuConnect = satWorkers.reduce((a, c) => a + cpuMsOf(c.pid), 0) - workerCpuBefore;
@@ -500,6 +551,7 @@ async function main() {
       hubCpuPerSatelliteByQuarterMs: conn.cpuByQuarter,
       workersCpuMs: round(workerCpuConnect, 0),
       hubReportedNodes: ready.body?.nodes ?? null,
+      eventLoopDelayMs: loopConnect,
     };
     log(`all ${N} connected in ${(conn.ms / 1000).toFixed(2)} s; hub reports ${r.connect.hubReportedNodes} nodes`);
     if (r.connect.hubReportedNodes !== null && r.connect.hubReportedNodes !== N) {
@@ -524,16 +576,20 @@ async function main() {
     const warmFailed = warm.filter((x) => !x.ok);
     if (warmFailed.length) throw new Error(`warm-up execs failed: ${JSON.stringify(countBy(warmFailed.map((x) => x.code)))}`);
     log(`warm-up done (${warm.length} execs); fixed rate ${opts.rate}/s for ${opts.durationS} s…`);
+    startLoopWindow(hub.child, satWorkers);
     mark('exec.start');
     r.exec = await fixedRate(api, targets, opts.rate, opts.durationS);
     mark('exec.end');
+    r.exec.eventLoopDelayMs = await endLoopWindow(hub.child, satWorkers);
     log(`exec p50 ${r.exec.latencyMs.p50} ms, p99 ${r.exec.latencyMs.p99} ms, ${r.exec.ok}/${r.exec.sent} ok`);
 
     log(`fan-out: ${N} execs, ${opts.httpConcurrency} concurrent…`);
     const cpuFanout = cpuMsOf(hub.child.pid);
+    startLoopWindow(hub.child, satWorkers);
     mark('fanout.start');
     r.fanout = await fanout(api, targets, opts.httpConcurrency);
     mark('fanout.end');
+    r.fanout.eventLoopDelayMs = await endLoopWindow(hub.child, satWorkers);
     r.fanout.hubCpuMs = round(cpuMsOf(hub.child.pid) - cpuFanout, 0);
     log(`fan-out ${r.fanout.ok}/${N} ok in ${(r.fanout.totalMs / 1000).toFixed(2)} s`);
     const after = memoryOf(hub.child.pid);
@@ -558,6 +614,7 @@ async function main() {
     // ---------------------------------------------------------- bare relay
     log('bare ws relay baseline…');
     relay = forkChild(RELAY_SERVER, [], { label: 'bare relay' });
+    await guard(nextMessage(relay, 'booted'), 30_000, 'relay booted');
     const listening = nextMessage(relay, 'listening');
     relay.send({ type: 'listen' });
     const { port: relayPort } = await guard(listening, 15_000, 'relay listening');
@@ -611,6 +668,7 @@ async function main() {
     if (hub) await stopChild(hub.child, { signal: 'SIGTERM', timeoutMs: 15_000 });
   }
 
+  r.machine.loadAvgAtEnd = os.loadavg().map((v) => round(v, 2));
   r.complete = !r.error;
   if (opts.hubCpuProf) {
     mkdirSync(opts.hubCpuProf, { recursive: true });

@@ -10,7 +10,8 @@ describe('exec through the hub to a real agent process', () => {
   let env: NodeJS.ProcessEnv;
 
   beforeAll(async () => {
-    t = await startHub();
+    // The hub's approval policy is opened up here: these tests are about what the agent refuses.
+    t = await startHub({ overrides: { approvals: { rules: [{ command: 'system.run', require: false }] } } });
     const state = path.join(t.dataDir, 'agent');
     const cfg = path.join(t.dataDir, 'agent.yaml');
     // The default allowlist plus `sleep` (for the timeout case) and `cat`; nothing else.

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HiveClient } from '@hive/sdk';
-import { buildHub, type Hub, type HubConfigInput, loadConfig, mintToken } from '@hive/server';
+import { type BuildOptions, buildHub, type Hub, type HubConfigInput, loadConfig, mintToken } from '@hive/server';
 import pino from 'pino';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -32,10 +32,13 @@ type Overrides = {
   limits?: Partial<NonNullable<HubConfigInput['limits']>>;
   agents?: Partial<NonNullable<HubConfigInput['agents']>>;
   database?: NonNullable<HubConfigInput['database']>;
+  approvals?: NonNullable<HubConfigInput['approvals']>;
 };
 
 /** A real hub on an ephemeral port with a real SQLite file; logs are captured for secret checks. */
-export async function startHub(opts: { dataDir?: string; port?: number; adminKey?: string; overrides?: Overrides } = {}): Promise<TestHub> {
+export async function startHub(
+  opts: { dataDir?: string; port?: number; adminKey?: string; overrides?: Overrides; build?: Omit<BuildOptions, 'logger'> } = {},
+): Promise<TestHub> {
   const dataDir = opts.dataDir ?? tempDir();
   const adminKey = opts.adminKey ?? mintToken('hive').token;
   const file = path.join(dataDir, 'server.yaml');
@@ -47,12 +50,13 @@ export async function startHub(opts: { dataDir?: string; port?: number; adminKey
       ...(o.limits ? { limits: o.limits } : {}),
       ...(o.agents ? { agents: o.agents } : {}),
       ...(o.database ? { database: o.database } : {}),
+      ...(o.approvals ? { approvals: o.approvals } : {}),
     }),
   );
   const config = loadConfig({ file, env: { ADMIN_API_KEY: adminKey }, overrides: { port: opts.port ?? 0, dataDir, host: '127.0.0.1' } });
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
-  const hub = await buildHub(config, { logger });
+  const hub = await buildHub(config, { logger, ...opts.build });
   const { url, port } = await hub.listen();
   const api = async (method: string, p: string, body?: unknown, key: string = adminKey) => {
     const res = await fetch(`${url}${p}`, {

@@ -108,7 +108,11 @@ describe('lifecycle: restarts, replacement, heartbeats, deletion, shutdown', () 
     await op.waitEvent('satellite:removed', (p) => p.id === sat.id);
     await agent.waitLine((l) => l.msg === 'disconnected' && l.code === 4007);
     // It asks to pair again instead of getting back in with the old token.
-    const second = await op.waitEvent('pairing:requested', (p) => p.id !== req.id);
+    const second = await op
+      .waitEvent('pairing:requested', (p) => p.id !== req.id)
+      .catch((e) => {
+        throw new Error(`${e.message}\nagent stdout:\n${agent.stdout.join('\n')}\nstderr:${agent.stderr.join('')}`);
+      });
     expect(second.device_id).toBe(sat.id);
     expect((await t.api('GET', '/api/v1/satellites')).body.pagination.total).toBe(0);
     const audit = await t.api('GET', `/api/v1/audit/logs?target_id=${sat.id}&action=satellite.deleted`);
@@ -119,7 +123,7 @@ describe('lifecycle: restarts, replacement, heartbeats, deletion, shutdown', () 
   it('graceful shutdown ends in-flight jobs as failed with a reason and tells agents to come back', async () => {
     const dataDir = tempDir();
     dirs.push(dataDir);
-    const t = await startHub({ dataDir });
+    const t = await startHub({ dataDir, overrides: { approvals: { rules: [{ command: 'system.run', require: false }] } } });
     const cfg = path.join(dataDir, 'agent.yaml');
     writeFileSync(cfg, 'system_run:\n  allow: [sleep]\n');
     const agent = spawnAgent(t.wsUrl, path.join(dataDir, 'agent'), ['--config', cfg]);

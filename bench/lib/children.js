@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 /**
  * Every child process the bench starts goes through here, so that all of them are killed when
  * the bench ends — normally, on an error, on Ctrl-C, or on SIGTERM. Children are forked with an
- * IPC channel and also end themselves when it closes (see die-with-parent.js), which covers a
+ * IPC channel and also end themselves when it closes (see probe.js), which covers a
  * parent killed with SIGKILL.
  */
 
@@ -14,7 +14,7 @@ const tempDirs = new Set();
 let failure;
 const failureListeners = new Set();
 
-const DIE_WITH_PARENT = fileURLToPath(new URL('./die-with-parent.js', import.meta.url));
+const PRELOAD = fileURLToPath(new URL('./probe.js', import.meta.url));
 
 function killAllNow() {
   for (const child of live.keys()) {
@@ -80,7 +80,7 @@ function fail(err) {
 export function forkChild(script, args, { label, env, silent = false, execArgv = [] } = {}) {
   const child = fork(script, args, {
     env: env ?? process.env,
-    execArgv: ['--import', DIE_WITH_PARENT, ...execArgv],
+    execArgv: ['--import', PRELOAD, ...execArgv],
     silent,
     serialization: 'advanced',
   });

@@ -44,6 +44,8 @@ export function machineInfo() {
     arch: os.arch(),
     node: process.version,
     openFileLimit: openFileLimit(),
+    /** 1/5/15-minute load averages when the bench started: other work on the machine skews every figure. */
+    loadAvgAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
     date: new Date().toISOString(),
   };
 }

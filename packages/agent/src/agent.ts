@@ -1,9 +1,10 @@
 import os from 'node:os';
-import { type HelloResult, HiveError, InvokeParams, isNodeCommand, NODE_COMMANDS } from '@hive/protocol';
-import { HiveClient, loadOrCreateIdentity, type RequestContext, TokenStore } from '@hive/sdk';
-import { systemInfo } from './commands/system-info.js';
-import { systemRun } from './commands/system-run.js';
+import { type HelloResult, HiveError, InvokeParams } from '@hive/protocol';
+import { HiveClient, type HiveClientOptions, loadOrCreateIdentity, type RequestContext, TokenStore } from '@hive/sdk';
+import { type AgentLog, type CommandContext, runCommand } from './commands/index.js';
 import type { AgentConfig } from './config.js';
+import { compilePolicy, enabledCommands, type Policy, policySummary } from './policy.js';
+import { startStatusReports } from './status.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -14,9 +15,11 @@ export interface AgentOptions {
   name?: string | undefined;
   tags?: string[] | undefined;
   config: AgentConfig;
+  /** The config file the agent was started with; blocked for remote file access. */
+  configFile?: string | undefined;
   /** Extra ws client options (tests bind a local address). */
   wsOptions?: ConstructorParameters<typeof HiveClient>[0]['wsOptions'];
-  log?: (level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
+  log?: AgentLog;
 }
 
 export function hubWsUrl(hub: string): string {
@@ -27,38 +30,43 @@ export function hubWsUrl(hub: string): string {
   return u.toString();
 }
 
-/** Local policy first, then the handler. The hub's word is never enough. */
-async function handleInvoke(cfg: AgentConfig, method: string, raw: unknown, ctx: RequestContext): Promise<unknown> {
+/**
+ * Handles a hub request on the node. The hub's word is never enough: the invoke's deadline is
+ * checked, then the local policy and the params again, then the handler runs.
+ */
+export async function handleInvoke(ctx: CommandContext, method: string, raw: unknown, req: Partial<RequestContext> = {}): Promise<unknown> {
   if (method !== 'invoke') throw new HiveError('UNKNOWN_METHOD', `Unknown method ${method}`);
   const inv = InvokeParams.safeParse(raw);
   if (!inv.success) throw new HiveError('INVALID_PARAMETERS', 'Malformed invoke');
-  const { command, params, deadline } = inv.data;
+  const { command, params, deadline, correlationId } = inv.data;
   if (Date.now() > deadline) throw new HiveError('TIMEOUT', 'Command deadline already passed; refusing to start');
-  if (!isNodeCommand(command)) throw new HiveError('UNKNOWN_COMMAND', `This satellite does not serve ${command}`);
-  const parsed = NODE_COMMANDS[command].params.safeParse(params ?? {});
-  if (!parsed.success) {
-    throw new HiveError('INVALID_PARAMETERS', `Invalid params for ${command}`, { issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-  }
-  switch (command) {
-    case 'system.info':
-      return systemInfo(AGENT_VERSION);
-    case 'system.run':
-      return systemRun(parsed.data as never, cfg.system_run, ctx.signal);
+  const started = Date.now();
+  try {
+    const result = await runCommand(ctx, command, params, { signal: req.signal, deadline, correlationId });
+    ctx.log('debug', 'command ran', { command, correlationId, ms: Date.now() - started });
+    return result;
+  } catch (err) {
+    const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
+    ctx.log(e.code === 'PERMISSION_DENIED' ? 'warn' : 'debug', 'command refused or failed', { command, correlationId, code: e.code, error: e.message });
+    throw e;
   }
 }
 
 export interface RunningAgent {
   client: HiveClient;
   deviceId: string;
+  policy: Policy;
   ready: Promise<HelloResult>;
   stop(): Promise<void>;
 }
 
 export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
-  const log = opts.log ?? (() => {});
+  const log: AgentLog = opts.log ?? (() => {});
   const identity = await loadOrCreateIdentity(opts.stateDir);
-  const commands = Object.keys(NODE_COMMANDS).filter((c) => c !== 'system.run' || opts.config.system_run.enabled);
-  const client = new HiveClient({
+  const policy = compilePolicy(opts.config, { stateDir: opts.stateDir, configFile: opts.configFile });
+  const ctx: CommandContext = { policy, version: AGENT_VERSION, log };
+  // The effective policy travels in `connect` so operators see it on the hub (ConnectParams.policy).
+  const clientOpts: HiveClientOptions & { policy?: Record<string, unknown> } = {
     url: hubWsUrl(opts.hub),
     role: 'node',
     identity,
@@ -73,10 +81,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
       ...(opts.name ? { displayName: opts.name } : {}),
     },
     ...(opts.tags?.length ? { tags: opts.tags } : {}),
-    commands,
-    onRequest: (method, params, ctx) => handleInvoke(opts.config, method, params, ctx),
+    commands: enabledCommands(opts.config),
+    policy: policySummary(policy),
+    onRequest: (method, params, req) => handleInvoke(ctx, method, params, req),
     ...(opts.wsOptions ? { wsOptions: opts.wsOptions } : {}),
-  });
+  };
+  const client = new HiveClient(clientOpts);
   client.on('pairing', (p: { requestId?: string }) =>
     log('warn', 'waiting for an operator to approve pairing', {
       requestId: p.requestId,
@@ -87,7 +97,18 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   client.on('hello', (h: HelloResult) => log('info', 'connected', { slug: h.slug, deviceId: h.deviceId, hub: h.hubId }));
   client.on('disconnected', (d: { code: number; reason: string }) => log('warn', 'disconnected', d));
   client.on('reconnecting', (ms: number) => log('info', 'reconnecting', { inMs: ms }));
+  client.on('invoke-refused', (r: { reason: string; correlationId?: string; command?: string }) => log('warn', 'invoke refused', r));
+  const status = startStatusReports(client, policy, log);
   const ready = client.start();
   ready.catch(() => {});
-  return { client, deviceId: identity.deviceId, ready, stop: () => client.close() };
+  return {
+    client,
+    deviceId: identity.deviceId,
+    policy,
+    ready,
+    stop: async () => {
+      status.stop();
+      await client.close();
+    },
+  };
 }

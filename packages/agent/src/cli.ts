@@ -3,7 +3,10 @@ import path from 'node:path';
 import type { HiveError } from '@hive/protocol';
 import { Command } from 'commander';
 import { AGENT_VERSION, startAgent } from './agent.js';
+import type { AgentLog } from './commands/index.js';
 import { loadAgentConfig } from './config.js';
+
+const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 export function defaultStateDir(): string {
   return process.env.HIVE_AGENT_STATE ?? path.join(os.homedir(), '.hive-agent');
@@ -17,14 +20,19 @@ export function agentCommand(name = 'hive-agent'): Command {
     .option('--state <dir>', 'state directory (device key, token)', defaultStateDir())
     .option('--name <name>', 'display name for this satellite (default: hostname)')
     .option('--tags <list>', 'comma-separated tags requested at pairing')
-    .option('--config <file>', 'agent config (YAML): allowlist, limits', process.env.HIVE_AGENT_CONFIG)
+    .option('--config <file>', 'agent config (YAML): policy, allowlist, paths, scripts, limits', process.env.HIVE_AGENT_CONFIG)
+    .option('--log-level <level>', 'debug | info | warn | error', process.env.HIVE_AGENT_LOG_LEVEL ?? 'info')
     .version(AGENT_VERSION)
-    .action(async (o: { hub: string; state: string; name?: string; tags?: string; config?: string }) => {
-      const log = (level: string, msg: string, fields: Record<string, unknown> = {}) =>
+    .action(async (o: { hub: string; state: string; name?: string; tags?: string; config?: string; logLevel: string }) => {
+      const min = LEVELS.indexOf(o.logLevel as (typeof LEVELS)[number]);
+      const log: AgentLog = (level, msg, fields = {}) => {
+        if (LEVELS.indexOf(level) < (min < 0 ? 1 : min)) return;
         process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), svc: 'hive-agent', msg, ...fields })}\n`);
+      };
+      const configFile = path.resolve(o.config ?? path.join(o.state, 'agent.yaml'));
       let config: ReturnType<typeof loadAgentConfig>;
       try {
-        config = loadAgentConfig(o.config ?? path.join(o.state, 'agent.yaml'));
+        config = loadAgentConfig(configFile);
       } catch (err) {
         process.stderr.write(`hive-agent: ${(err as Error).message}\n`);
         process.exit(2);
@@ -38,6 +46,7 @@ export function agentCommand(name = 'hive-agent'): Command {
           .map((t) => t.trim())
           .filter(Boolean),
         config,
+        configFile,
         log,
       });
       log('info', 'starting', { deviceId: agent.deviceId, hub: o.hub, state: o.state });

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from '@hive/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -24,10 +25,122 @@ export const DEFAULT_ALLOW = [
   'journalctl',
 ];
 
+/** Seed 000 §7 `ALLOWED_PATHS`, minus a personal home directory. */
+export const DEFAULT_ALLOWED_PATHS = ['/tmp', '/var/log'];
+
+/**
+ * Seed 000 §7 / §10.4 `BLOCKED_PATHS`, plus the other credential stores and kernel pseudo-files.
+ * `~` is the agent user's home. The agent's own state directory and config file, and every
+ * declared script, are always blocked on top of these (see policy.ts).
+ */
+export const DEFAULT_BLOCKED_PATHS = [
+  '/etc/shadow',
+  '/etc/gshadow',
+  '/etc/passwd',
+  '/etc/sudoers',
+  '/etc/sudoers.d',
+  '/root',
+  '~/.ssh',
+  '/boot',
+  '/proc',
+  '/sys',
+  '/dev',
+];
+
+const PathEntry = z.string().trim().min(1).max(4096);
+
+const PolicyConfig = z
+  .object({
+    /** `system.run` on/off (seed 000 `ALLOW_BASH`). */
+    allow_bash: z.boolean().default(true),
+    allow_file_read: z.boolean().default(true),
+    allow_file_write: z.boolean().default(false),
+    allow_logs: z.boolean().default(true),
+    allow_power: z.boolean().default(false),
+    allow_containers: z.boolean().default(true),
+    allowed_paths: z.array(PathEntry).max(256).default(DEFAULT_ALLOWED_PATHS),
+    blocked_paths: z.array(PathEntry).max(256).default(DEFAULT_BLOCKED_PATHS),
+    /** Extra argv patterns refused anywhere in an argv (token prefixes, e.g. `git push --force`), on top of the built-in rules. */
+    blocked_argv: z.array(z.string().trim().min(1).max(512)).max(256).default([]),
+  })
+  .strict();
+
+const ParamBase = { required: z.boolean().default(false), description: z.string().max(256).optional() };
+
+const ScriptParam = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('string'),
+      ...ParamBase,
+      /** Anchored automatically (`^...$`). */
+      pattern: z
+        .string()
+        .min(1)
+        .max(512)
+        .refine((p) => {
+          try {
+            new RegExp(p);
+            return true;
+          } catch {
+            return false;
+          }
+        }, 'not a valid regular expression')
+        .optional(),
+      min_length: z.number().int().min(0).max(4096).default(0),
+      max_length: z.number().int().min(1).max(4096).default(256),
+      default: z.string().max(4096).optional(),
+      /** Never logged or echoed in errors. */
+      secret: z.boolean().default(false),
+    })
+    .strict(),
+  z
+    .object({ type: z.literal('enum'), ...ParamBase, values: z.array(z.string().min(1).max(256)).min(1).max(64), default: z.string().max(256).optional() })
+    .strict(),
+  z
+    .object({
+      type: z.literal('int'),
+      ...ParamBase,
+      min: z.number().int().optional(),
+      max: z.number().int().optional(),
+      default: z.number().int().optional(),
+    })
+    .strict(),
+  z.object({ type: z.literal('bool'), ...ParamBase, default: z.boolean().optional() }).strict(),
+]);
+export type ScriptParamDecl = z.infer<typeof ScriptParam>;
+
+const ScriptDecl = z
+  .object({
+    /** Absolute path of the executable. Run with execFile, never through a shell. */
+    path: z
+      .string()
+      .min(2)
+      .max(4096)
+      .refine((p) => p.startsWith('/'), 'script path must be absolute'),
+    description: z.string().max(256).optional(),
+    /** How params reach the script: `--name=value` flags, `HIVE_PARAM_NAME` env vars, or one JSON object on stdin. */
+    pass: z.enum(['argv', 'env', 'stdin']).default('argv'),
+    timeout_s: z.number().int().min(1).max(3600).default(60),
+    max_output_bytes: z
+      .number()
+      .int()
+      .min(1024)
+      .max(16 * 1024 * 1024)
+      .default(64 * 1024),
+    params: z
+      .record(z.string().regex(SCRIPT_PARAM_NAME_RE, 'param names: lowercase letters, digits, _'), ScriptParam)
+      .refine((r) => Object.keys(r).length <= 64, 'at most 64 params')
+      .default({}),
+  })
+  .strict();
+export type ScriptDecl = z.infer<typeof ScriptDecl>;
+
 export const AgentConfigSchema = z
   .object({
+    policy: PolicyConfig.prefault({}),
     system_run: z
       .object({
+        /** Kept for older configs; `policy.allow_bash: false` also turns system.run off. */
         enabled: z.boolean().default(true),
         allow: z.array(z.string().trim().min(1).max(512)).max(1000).default(DEFAULT_ALLOW),
         max_output_bytes: z
@@ -40,21 +153,79 @@ export const AgentConfigSchema = z
         max_timeout_ms: z.number().int().min(100).default(600_000),
       })
       .strict()
-      .default({ enabled: true, allow: DEFAULT_ALLOW, max_output_bytes: 256 * 1024, default_timeout_ms: 30_000, max_timeout_ms: 600_000 }),
+      .prefault({}),
+    files: z
+      .object({
+        max_read_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(512 * 1024),
+        max_write_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(512 * 1024),
+      })
+      .strict()
+      .prefault({}),
+    logs: z
+      .object({
+        /** Most bytes read from the end of a log file per request. */
+        max_file_bytes: z
+          .number()
+          .int()
+          .min(64 * 1024)
+          .max(256 * 1024 * 1024)
+          .default(16 * 1024 * 1024),
+        /** Limit for journalctl / dmesg runs. */
+        timeout_ms: z.number().int().min(500).max(300_000).default(15_000),
+      })
+      .strict()
+      .prefault({}),
+    services: z
+      .object({
+        /** systemd units reported in status reports and the default of `service.status`. */
+        watch: z.array(z.string().regex(UNIT_NAME_RE, 'invalid unit name')).max(64).default([]),
+      })
+      .strict()
+      .prefault({}),
+    containers: z
+      .object({
+        socket: z.string().min(1).max(4096).default('/var/run/docker.sock'),
+        /** Image prefixes `container.spawn` accepts (e.g. `nginx:`, `registry.local/`); empty: any image. */
+        allowed_images: z.array(z.string().min(1).max(512)).max(256).default([]),
+        max_containers: z.number().int().min(1).max(10_000).default(50),
+      })
+      .strict()
+      .prefault({}),
+    scripts: z
+      .record(z.string().regex(SCRIPT_NAME_RE, 'script names: lowercase letters, digits, _'), ScriptDecl)
+      .refine((r) => Object.keys(r).length <= 256, 'at most 256 scripts')
+      .default({}),
+    /** Seconds between `node.status` reports (seed 004: 30). */
+    status_interval_seconds: z.number().int().min(5).max(86_400).default(30),
   })
   .strict();
 
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+export type AgentConfigInput = z.input<typeof AgentConfigSchema>;
+
+export function parseAgentConfig(raw: unknown, source = 'agent config'): AgentConfig {
+  const parsed = AgentConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw new Error(`${source}: ${i ? `${i.path.join('.')}: ${i.message}` : 'invalid'}`);
+  }
+  return parsed.data;
+}
 
 export function loadAgentConfig(file: string | undefined): AgentConfig {
   if (!file || !existsSync(file)) {
     if (file && process.env.HIVE_AGENT_CONFIG === file) throw new Error(`Agent config ${file} not found`);
     return AgentConfigSchema.parse({});
   }
-  const parsed = AgentConfigSchema.safeParse(parseYaml(readFileSync(file, 'utf8')) ?? {});
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    throw new Error(`Agent config ${file}: ${i ? `${i.path.join('.')}: ${i.message}` : 'invalid'}`);
-  }
-  return parsed.data;
+  return parseAgentConfig(parseYaml(readFileSync(file, 'utf8')), `Agent config ${file}`);
 }

@@ -2,6 +2,7 @@ import { agentCommand } from '@hive/agent';
 import { Command, Option } from 'commander';
 import { ApiError, api, type CliAuth, resolveAuth, saveAuth } from './api.js';
 import { addAiCommands } from './commands/ai.js';
+import { addFleetCommands, type BatchResult, formatBatch, parseDuration } from './commands/fleet.js';
 import type { ServerFlags } from './start.js';
 
 // The hub's dependencies load only for commands that run it, so everyday commands start fast.
@@ -207,40 +208,69 @@ export function buildCli(): Command {
   // ------------------------------------------------------------------ exec
   program
     .command('exec <satellite> [argv...]')
-    .description('Run a command on a satellite: `hive exec web-1 -- uname -a` (system.run, no shell), or --command NAME --params JSON')
+    .description(
+      'Run a command: `hive exec web-1 -- uname -a` (system.run, no shell), or --command NAME --params JSON. Target: id, slug, name, a,b,c, tag:NAME or group:NAME',
+    )
     .option('--command <name>', 'catalog command (default system.run when argv is given)')
     .option('--params <json>', 'params for --command as JSON', '{}')
     .option('--timeout <ms>', 'timeout in milliseconds', '30000')
     .option('--cwd <dir>', 'working directory for system.run')
-    .option('--json', 'print the whole job as JSON')
-    .action(async (ref: string, argv: string[], o: { command?: string; params: string; timeout: string; cwd?: string; json?: boolean }, cmd: Command) => {
-      let command = o.command ?? 'system.run';
-      let params: Record<string, unknown>;
-      if (argv.length > 0 && command === 'system.run') params = { argv, ...(o.cwd ? { cwd: o.cwd } : {}) };
-      else {
-        try {
-          params = JSON.parse(o.params) as Record<string, unknown>;
-        } catch {
-          throw new ApiError(0, 'INVALID_PARAMETERS', '--params is not valid JSON');
+    .option('--queue <duration>', 'if the satellite is offline, queue the job this long (e.g. 30m, 2h)')
+    .option('--json', 'print the whole job (or batch) as JSON')
+    .action(
+      async (
+        ref: string,
+        argv: string[],
+        o: { command?: string; params: string; timeout: string; cwd?: string; queueUntil?: string; queue?: string; json?: boolean },
+        cmd: Command,
+      ) => {
+        o.queueUntil = o.queue;
+        let command = o.command ?? 'system.run';
+        let params: Record<string, unknown>;
+        if (argv.length > 0 && command === 'system.run') params = { argv, ...(o.cwd ? { cwd: o.cwd } : {}) };
+        else {
+          try {
+            params = JSON.parse(o.params) as Record<string, unknown>;
+          } catch {
+            throw new ApiError(0, 'INVALID_PARAMETERS', '--params is not valid JSON');
+          }
+          if (!o.command && argv.length === 0) command = 'system.info';
         }
-        if (!o.command && argv.length === 0) command = 'system.info';
-      }
-      const timeout = Number(o.timeout);
-      if (!Number.isInteger(timeout) || timeout < 100) throw new ApiError(0, 'INVALID_PARAMETERS', '--timeout must be an integer ≥ 100');
-      const res = await api<{ id: string; state: string; result: { exitCode?: number | null; stdout?: string; stderr?: string } | null }>(
-        authed(cmd),
-        'POST',
-        `/api/v1/satellites/${enc(ref)}/exec`,
-        { command, params, timeout_ms: timeout },
-      );
-      const job = res.data;
-      if (o.json) process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
-      else if (command === 'system.run' && job.result) {
-        if (job.result.stdout) process.stdout.write(job.result.stdout);
-        if (job.result.stderr) process.stderr.write(job.result.stderr);
-      } else process.stdout.write(`${JSON.stringify(job.result, null, 2)}\n`);
-      if (command === 'system.run') process.exitCode = job.result?.exitCode ?? 1;
-    });
+        const timeout = Number(o.timeout);
+        if (!Number.isInteger(timeout) || timeout < 100) throw new ApiError(0, 'INVALID_PARAMETERS', '--timeout must be an integer ≥ 100');
+        const body = {
+          command,
+          params,
+          timeout_ms: timeout,
+          ...(o.queueUntil ? { queue_until: new Date(Date.now() + parseDuration(o.queueUntil)).toISOString() } : {}),
+        };
+        const many = /^(tag|group):(.+)$/.exec(ref) ?? (ref.includes(',') ? ['', 'list', ref] : null);
+        if (many) {
+          const [, kind, value] = many as [string, string, string];
+          const target = kind === 'tag' ? { tag: value } : kind === 'group' ? { group: value } : { satellites: value.split(',').filter(Boolean) };
+          const res = await api<BatchResult>(authed(cmd), 'POST', '/api/v1/exec', { target, ...body });
+          if (o.json) process.stdout.write(`${JSON.stringify(res.data, null, 2)}\n`);
+          else process.stdout.write(`${formatBatch(res.data)}\n`);
+          const s = res.data.summary;
+          process.exitCode = s.succeeded === s.total ? 0 : 1;
+          return;
+        }
+        const res = await api<{ id: string; state: string; result: { exitCode?: number | null; stdout?: string; stderr?: string } | null }>(
+          authed(cmd),
+          'POST',
+          `/api/v1/satellites/${enc(ref)}/exec`,
+          body,
+        );
+        const job = res.data;
+        if (o.json) process.stdout.write(`${JSON.stringify(job, null, 2)}\n`);
+        else if (job.state === 'queued') process.stdout.write(`Queued as ${job.id}; it runs when the satellite connects.\n`);
+        else if (command === 'system.run' && job.result) {
+          if (job.result.stdout) process.stdout.write(job.result.stdout);
+          if (job.result.stderr) process.stderr.write(job.result.stderr);
+        } else process.stdout.write(`${JSON.stringify(job.result, null, 2)}\n`);
+        if (command === 'system.run' && job.state !== 'queued') process.exitCode = job.result?.exitCode ?? 1;
+      },
+    );
 
   // ------------------------------------------------------------------ audit
   program
@@ -269,6 +299,7 @@ export function buildCli(): Command {
       });
     });
 
+  addFleetCommands(program, authed);
   addAiCommands(program);
   return program;
 }

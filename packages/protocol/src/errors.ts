@@ -42,6 +42,14 @@ export const ERROR_CODES = {
   AMBIGUOUS: { http: 409, message: 'Name matches more than one resource' },
   ALREADY_RESOLVED: { http: 409, message: 'Already resolved' },
   SHUTTING_DOWN: { http: 503, message: 'Hub is shutting down' },
+  // vault, tasks, chat (seed 000)
+  VAULT_NOT_INITIALIZED: { http: 409, message: 'The key vault is not initialized' },
+  VAULT_LOCKED: { http: 423, message: 'The key vault is locked' },
+  NO_API_KEY: { http: 424, message: 'No API key stored for the provider' },
+  PROVIDER_ERROR: { http: 502, message: 'The AI provider failed or could not be reached' },
+  APPROVAL_DENIED: { http: 403, message: 'The command was denied by an approver or its approval timed out' },
+  JOB_CANCELLED: { http: 409, message: 'The job was cancelled' },
+  CLAIM_NOT_APPROVED: { http: 403, message: 'The satellite claims this command but an operator has not approved the claim' },
 } as const satisfies Record<string, { http: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

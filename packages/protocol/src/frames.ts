@@ -112,6 +112,8 @@ export const HelloResult = z.object({
   /** Present when the hub issued a new device token (after pairing); store it, it is shown once. */
   token: z.string().optional(),
   hubId: z.string(),
+  /** The hub's command-signing public key (Ed25519, raw, base64url). Nodes pin it at pairing. */
+  hubKey: z.string().optional(),
 });
 export type HelloResult = z.infer<typeof HelloResult>;
 

@@ -80,6 +80,39 @@ export const METHODS = {
   'pairing.approve': { roles: ['operator'], scope: 'operator.pairing', params: PairingResolveParams, description: 'Approve a pairing request' },
   'pairing.reject': { roles: ['operator'], scope: 'operator.pairing', params: PairingResolveParams, description: 'Reject a pairing request' },
   'audit.query': { roles: ['operator'], scope: 'operator.admin', params: AuditQueryParams, description: 'Query the audit log' },
+  'node.status': {
+    roles: ['node'],
+    scope: null,
+    params: z.record(z.string(), z.unknown()),
+    description: 'Status report from a node (every 30 s): health, system, services, containers, sessions',
+  },
+  'approvals.list': {
+    roles: ['operator'],
+    scope: 'operator.approvals',
+    params: z
+      .object({ status: z.enum(['pending', 'approved', 'denied', 'expired']).optional() })
+      .strict()
+      .optional(),
+    description: 'List approval requests',
+  },
+  'approval.resolve': {
+    roles: ['operator'],
+    scope: 'operator.approvals',
+    params: z.object({ id: z.string().trim().min(1).max(64), decision: z.enum(['approve', 'deny']), reason: z.string().trim().max(500).optional() }).strict(),
+    description: 'Approve or deny a pending approval; the first decision wins',
+  },
+  'jobs.get': {
+    roles: ['operator'],
+    scope: 'operator.read',
+    params: z.object({ id: z.string().trim().min(1).max(64) }).strict(),
+    description: 'One job by id or correlation id',
+  },
+  'jobs.cancel': {
+    roles: ['operator'],
+    scope: 'operator.write',
+    params: z.object({ id: z.string().trim().min(1).max(64) }).strict(),
+    description: 'Cancel a queued, pending or running job',
+  },
 } as const satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof METHODS;
@@ -99,6 +132,10 @@ export const EVENTS = {
   'pairing:requested': 'A device asks to pair (operators with operator.pairing)',
   'pairing:resolved': 'A pairing request was approved, rejected or expired',
   'job:updated': 'A command job changed state',
+  'approval.requested': 'A command waits for approval (operators with operator.approvals)',
+  'approval.resolved': 'An approval was approved, denied or expired',
+  'satellite:metrics': 'A node sent a status report',
+  'satellite:claims': 'A node claims commands that need operator approval',
   shutdown: 'The hub is going down; reconnect with backoff',
 } as const;
 

@@ -7,6 +7,9 @@ import {
   Frame,
   HelloResult,
   HiveError,
+  InvokeCancelParams,
+  InvokeParams,
+  invokeSigningPayload,
   PROTOCOL_MAX,
   PROTOCOL_MIN,
   type RequestFrame,
@@ -16,12 +19,18 @@ import {
 } from '@hive/protocol';
 import WebSocket from 'ws';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
-import { type DeviceIdentity, signConnect } from './identity.js';
+import { type DeviceIdentity, signConnect, verifySignature } from './identity.js';
 
 export interface TokenStoreLike {
   get(role: Role): Promise<string | undefined>;
   set(role: Role, token: string | undefined): Promise<void>;
+  /** The hub's command-signing key pinned at pairing (nodes refuse invokes not signed by it). */
+  getHubKey?(): Promise<string | undefined>;
+  setHubKey?(key: string | undefined): Promise<void>;
 }
+
+/** Invokes issued more than this far from the node's clock are refused as stale. */
+export const INVOKE_SKEW_MS = 120_000;
 
 export interface RequestContext {
   /** Aborted when the connection drops while the request is being handled. */
@@ -80,6 +89,11 @@ export class HiveClient extends EventEmitter {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly backoff: BackoffOptions;
   private readonly inflight = new Map<string, AbortController>();
+  /** Running invokes by correlation id, for `invoke.cancel`. */
+  private readonly running = new Map<string, AbortController>();
+  /** Correlation ids already accepted, kept until their deadline passes (replay protection). */
+  private readonly seen = new Map<string, number>();
+  private hubKey: string | undefined;
   private nextDelayOverride: number | undefined;
   /** Set when a handshake error's hint already decided what to do after the close. */
   private decided = false;
@@ -171,7 +185,7 @@ export class HiveClient extends EventEmitter {
       if (frame.type === 'event') {
         if (frame.event === 'connect.challenge' && !challenged) {
           challenged = true;
-          void this.handshake(ws, frame.payload);
+          this.handshake(ws, frame.payload).catch((err: Error) => this.fatal(new HiveError('INTERNAL_ERROR', `Handshake failed: ${err.message}`)));
           return;
         }
         if (frame.event === 'pairing.pending') this.emit('pairing', frame.payload);
@@ -223,6 +237,21 @@ export class HiveClient extends EventEmitter {
       // Pairing may keep this request open until an operator decides.
       const raw = await this.sendRequest(ws, 'connect', params, 24 * 3600_000);
       const hello = HelloResult.parse(raw);
+      if (this.opts.role === 'node' && hello.hubKey) {
+        const pinned = this.hubKey ?? (await this.opts.tokenStore?.getHubKey?.());
+        if (pinned && pinned !== hello.hubKey) {
+          this.fatal(
+            new HiveError(
+              'AUTH_INVALID',
+              'The hub presented a different command-signing key than the one pinned at pairing; refusing. Re-pair to trust a new hub.',
+            ),
+          );
+          ws.close(CLOSE_CODES.NORMAL.code, 'hub key mismatch');
+          return;
+        }
+        if (!pinned) await this.opts.tokenStore?.setHubKey?.(hello.hubKey);
+        this.hubKey = hello.hubKey;
+      }
       if (hello.token && this.opts.tokenStore) {
         await this.opts.tokenStore.set(role, hello.token);
         this.emit('token', role);
@@ -262,12 +291,30 @@ export class HiveClient extends EventEmitter {
     const send = (body: Record<string, unknown>) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'res', id: frame.id, ...body }));
     };
+    if (frame.method === 'invoke.cancel') {
+      const p = InvokeCancelParams.safeParse(frame.params);
+      const ac = p.success ? this.running.get(p.data.correlationId) : undefined;
+      ac?.abort(p.success ? (p.data.reason ?? 'cancelled') : 'cancelled');
+      send({ ok: true, result: { cancelled: !!ac } });
+      return;
+    }
     if (!this.opts.onRequest) {
       send({ ok: false, error: { code: 'UNKNOWN_METHOD', message: `No handler for ${frame.method}` } });
       return;
     }
+    let correlationId: string | undefined;
+    if (frame.method === 'invoke' && this.opts.role === 'node') {
+      const refusal = this.checkInvoke(frame.params);
+      if (refusal) {
+        this.emit('invoke-refused', refusal);
+        send({ ok: false, error: { code: 'PERMISSION_DENIED', message: `Invoke refused: ${refusal.reason}`, details: { reason: refusal.reason } } });
+        return;
+      }
+      correlationId = (frame.params as InvokeParams).correlationId;
+    }
     const ac = new AbortController();
     this.inflight.set(frame.id, ac);
+    if (correlationId) this.running.set(correlationId, ac);
     try {
       const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal });
       const body = JSON.stringify({ type: 'res', id: frame.id, ok: true, result });
@@ -281,7 +328,31 @@ export class HiveClient extends EventEmitter {
       send({ ok: false, error: e.toWire() });
     } finally {
       this.inflight.delete(frame.id);
+      if (correlationId) this.running.delete(correlationId);
     }
+  }
+
+  /**
+   * Defense in depth for nodes: an invoke must be signed by the hub key pinned at pairing, be
+   * addressed to this device, be fresh, and not be a replay. Returns the refusal, if any.
+   */
+  private checkInvoke(raw: unknown): { reason: string; correlationId?: string; command?: string } | undefined {
+    const parsed = InvokeParams.safeParse(raw);
+    if (!parsed.success) return { reason: 'malformed invoke' };
+    const inv = parsed.data;
+    const ids = { correlationId: inv.correlationId, command: inv.command };
+    if (!this.hubKey) return undefined; // nothing pinned (hub without signing): local policy still applies
+    if (!inv.sig) return { reason: 'unsigned', ...ids };
+    const { sig, ...unsigned } = inv;
+    if (!verifySignature(this.hubKey, invokeSigningPayload(unsigned), sig)) return { reason: 'bad signature', ...ids };
+    if (this.opts.identity && inv.target !== this.opts.identity.deviceId) return { reason: 'addressed to another device', ...ids };
+    const now = Date.now();
+    if (inv.issuedAt < now - INVOKE_SKEW_MS || inv.issuedAt > now + INVOKE_SKEW_MS) return { reason: 'stale', ...ids };
+    if (inv.deadline < now) return { reason: 'deadline passed', ...ids };
+    for (const [id, until] of this.seen) if (until < now) this.seen.delete(id);
+    if (this.seen.has(inv.correlationId)) return { reason: 'replayed', ...ids };
+    this.seen.set(inv.correlationId, Math.max(inv.deadline, inv.issuedAt + INVOKE_SKEW_MS) + INVOKE_SKEW_MS);
+    return undefined;
   }
 
   private onClose(ws: WebSocket, code: number, reason: string): void {
@@ -321,7 +392,11 @@ export class HiveClient extends EventEmitter {
       return;
     }
     if (recovery === 'repair') {
-      void this.opts.tokenStore?.set(this.opts.role, undefined).then(() => this.scheduleReconnect(0));
+      const drop = this.opts.tokenStore?.set(this.opts.role, undefined) ?? Promise.resolve();
+      void drop.then(
+        () => this.scheduleReconnect(0),
+        (err: Error) => this.fatal(new HiveError('INTERNAL_ERROR', `Cannot drop the stored token: ${err.message}`)),
+      );
       return;
     }
     if (code === CLOSE_CODES.SERVICE_RESTART.code) {

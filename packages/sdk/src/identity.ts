@@ -58,8 +58,10 @@ interface IdentityFile {
   privateKeyPem: string;
 }
 
+let tmpCounter = 0;
+
 async function writePrivate(file: string, data: string): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
+  const tmp = `${file}.${process.pid}.${++tmpCounter}.tmp`;
   await writeFile(tmp, data, { mode: 0o600 });
   await chmod(tmp, 0o600);
   await rename(tmp, file);
@@ -95,6 +97,8 @@ export async function loadOrCreateIdentity(stateDir: string): Promise<DeviceIden
 /** Device tokens per role, in `<stateDir>/tokens.json` (0600). */
 export class TokenStore {
   private readonly file: string;
+  /** Writes are serialized: a read-modify-write must not interleave with another. */
+  private chain: Promise<unknown> = Promise.resolve();
   constructor(stateDir: string) {
     this.file = path.join(stateDir, 'tokens.json');
   }
@@ -106,7 +110,18 @@ export class TokenStore {
       return undefined;
     }
   }
-  async set(role: Role, token: string | undefined): Promise<void> {
+  getHubKey(): Promise<string | undefined> {
+    return this.get('hubKey' as Role);
+  }
+  setHubKey(key: string | undefined): Promise<void> {
+    return this.set('hubKey' as Role, key);
+  }
+  set(role: Role, token: string | undefined): Promise<void> {
+    const next = this.chain.then(() => this.write(role, token));
+    this.chain = next.catch(() => {});
+    return next;
+  }
+  private async write(role: Role, token: string | undefined): Promise<void> {
     let all: Record<string, string> = {};
     try {
       all = JSON.parse(await readFile(this.file, 'utf8')) as Record<string, string>;

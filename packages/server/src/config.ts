@@ -4,6 +4,7 @@ import { DEFAULT_LIMITS } from '@hive/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { ChatConfig, TasksConfig, VaultConfig } from './config-ai.js';
+import { ApprovalsConfig } from './features/approvals/approval-policy.js';
 
 /** Milliseconds, or a string like `90s`, `15m`, `30d` (a bare number string is milliseconds). */
 const Duration = z
@@ -89,6 +90,19 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ level: 'info', format: 'json' }),
+    approvals: z
+      .object({
+        timeout: Duration.default(60_000),
+        require: ApprovalsConfig.shape.require,
+        system_run_allow: ApprovalsConfig.shape.system_run_allow,
+        rules: ApprovalsConfig.shape.rules,
+      })
+      .strict()
+      .default(ApprovalsConfig.parse({})),
+    commands: z
+      .object({ fanout_concurrency: z.coerce.number().int().min(1).max(10_000).default(1000) })
+      .strict()
+      .default({ fanout_concurrency: 1000 }),
     vault: VaultConfig,
     tasks: TasksConfig,
     chat: ChatConfig,

@@ -7,16 +7,23 @@ import { HiveError, type Limits, type Scope } from '@hive/protocol';
 import pino, { type Logger } from 'pino';
 import { type Bus, createLocalBus } from './bus/bus.js';
 import type { HubConfig } from './config.js';
+import { registerApprovalsRoutes } from './features/approvals/approvals-routes.js';
+import { approvalsServiceFactory } from './features/approvals/approvals-service.js';
 import { registerAuditRoutes } from './features/audit/audit-routes.js';
 import { auditServiceFactory } from './features/audit/audit-service.js';
 import { authServiceFactory } from './features/auth/auth-service.js';
 import { registerCommandsRoutes } from './features/commands/commands-routes.js';
 import { commandsServiceFactory } from './features/commands/commands-service.js';
 import { commandsStoreFactory } from './features/commands/commands-store.js';
+import { loadHubSigner } from './features/commands/hub-key.js';
 import { registerDevicesRoutes } from './features/devices/devices-routes.js';
 import { devicesServiceFactory } from './features/devices/devices-service.js';
 import { devicesStoreFactory } from './features/devices/devices-store.js';
+import { registerGroupsRoutes } from './features/groups/groups-routes.js';
+import { groupsServiceFactory } from './features/groups/groups-service.js';
 import { registerHealthRoutes } from './features/health/health-routes.js';
+import { registerSchedulesRoutes } from './features/schedules/schedules-routes.js';
+import { schedulesServiceFactory } from './features/schedules/schedules-service.js';
 import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
 import { openStore } from './store/db.js';
@@ -28,6 +35,10 @@ export const HUB_VERSION = '0.1.0';
 export interface BuildOptions {
   logger?: Logger;
   bus?: Bus;
+  /** Clock for schedules (tests). */
+  now?: () => Date;
+  /** Do not tick schedules by timer; tests call `services.schedules.tick(at)`. */
+  manualSchedules?: boolean;
 }
 
 export interface Hub {
@@ -39,6 +50,9 @@ export interface Hub {
   listen(): Promise<{ url: string; port: number }>;
   close(): Promise<void>;
   services: {
+    schedules: ReturnType<typeof schedulesServiceFactory>;
+    approvals: ReturnType<typeof approvalsServiceFactory>;
+    groups: ReturnType<typeof groupsServiceFactory>;
     devices: ReturnType<typeof devicesServiceFactory>;
     commands: ReturnType<typeof commandsServiceFactory>;
     audit: ReturnType<typeof auditServiceFactory>;
@@ -88,7 +102,28 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       tokenTtlMs: config.agents.token_expiration,
     },
   });
-  const commands = commandsServiceFactory({ store: commandsStoreFactory({ db }), devices, bus, audit });
+  const devicesStore = devicesStoreFactory({ db });
+  const groups = groupsServiceFactory({ db, audit, resolveRef: devices.resolveRef, byIdsOrTag: devicesStore.byIdsOrTag });
+  const approvals = approvalsServiceFactory({ db, bus, audit, timeoutMs: config.approvals.timeout });
+  const signer = await loadHubSigner(db);
+  const commands = commandsServiceFactory({
+    store: commandsStoreFactory({ db }),
+    resolveRef: devices.resolveRef,
+    resolveTargets: async (t) => {
+      const direct = await devices.resolveTargets(t);
+      if (!t.group) return direct;
+      const merged = new Map(direct.map((s) => [s.id, s]));
+      for (const s of await groups.satellites(t.group)) merged.set(s.id, s);
+      return [...merged.values()];
+    },
+    bus,
+    audit,
+    approvals,
+    policy: { ...config.approvals },
+    signer,
+    fanoutConcurrency: config.commands.fanout_concurrency,
+  });
+  const schedules = schedulesServiceFactory({ db, audit, commands, ...(opts.now ? { now: opts.now } : {}) });
 
   let generatedAdminKey: string | undefined;
   try {
@@ -117,6 +152,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     logger,
     limits,
     hubId,
+    hubKey: signer.publicKey,
     handlers: {
       'satellites.list': (p, q) => devices.listSatellites(p, q),
       'satellites.get': (p, q) => devices.getSatellite(p, q.satellite),
@@ -125,6 +161,10 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       'pairing.approve': (p, q) => devices.approvePairing(p, q.id),
       'pairing.reject': (p, q) => devices.rejectPairing(p, q.id),
       'audit.query': async (_p, q) => audit.query(q),
+      'approvals.list': (p, q) => approvals.list(p, q?.status),
+      'approval.resolve': (p, q) => approvals.resolve(p, q.id, q.decision, q.reason),
+      'jobs.get': (p, q) => commands.get(p, q.id),
+      'jobs.cancel': (p, q) => commands.cancel(p, q.id),
     },
   });
 
@@ -132,7 +172,10 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   const app = createApp({ logger, auth });
   registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
   registerDevicesRoutes(app, devices);
-  registerCommandsRoutes(app, commands);
+  registerCommandsRoutes(app, commands, { groupSatellites: (ref) => groups.satellites(ref) });
+  registerGroupsRoutes(app, groups);
+  registerApprovalsRoutes(app, approvals);
+  registerSchedulesRoutes(app, schedules);
   registerAuditRoutes(app, audit);
   const ai = await wireAi({ app, db, config, audit, auth, bus, logger });
   const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
@@ -144,7 +187,19 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     if (!ws.handleUpgrade(req, socket, head)) socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\n\r\n');
   });
 
-  const sweeper = setInterval(() => void devices.sweepPairing().catch(() => {}), 5000);
+  const sweeper = setInterval(
+    () => {
+      void devices.sweepPairing().catch(() => {});
+      void approvals.sweep().catch(() => {});
+      void commands.sweep().catch(() => {});
+    },
+    config.approvals.timeout < 10_000 ? 250 : 1000,
+  );
+  // Schedules are checked every 15 s: every minute-granular cron fires within its minute.
+  const scheduler = opts.manualSchedules
+    ? undefined
+    : setInterval(() => void schedules.tick().catch((err) => logger.error({ err: (err as Error).message }, 'schedule tick failed')), 15_000);
+  scheduler?.unref();
   sweeper.unref();
 
   let closing: Promise<void> | undefined;
@@ -153,7 +208,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     generatedAdminKey,
     consoleKey,
     app,
-    services: { devices, commands, audit, auth },
+    services: { devices, commands, audit, auth, approvals, groups, schedules },
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address() as AddressInfo;
@@ -164,6 +219,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       closing ??= (async () => {
         shuttingDown = true;
         clearInterval(sweeper);
+        if (scheduler) clearInterval(scheduler);
         // Stop accepting new HTTP connections; existing requests finish.
         const httpClosed = app.close();
         await ws.shutdown();

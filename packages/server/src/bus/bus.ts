@@ -3,6 +3,8 @@ import { HiveError, type InvokeParams } from '@hive/protocol';
 /** The connection side of a satellite: whatever holds its socket implements this. */
 export interface NodeLink {
   invoke(params: InvokeParams, timeoutMs: number): Promise<unknown>;
+  /** Asks the node to stop a running invoke. */
+  cancel(correlationId: string): void;
   close(code: number, reason: string): void;
 }
 
@@ -22,6 +24,7 @@ export interface Bus {
   isNodeConnected(satelliteId: string): boolean;
   invokeNode(satelliteId: string, params: InvokeParams, timeoutMs: number): Promise<unknown>;
   closeNode(satelliteId: string, code: number, reason: string): void;
+  cancelNode(satelliteId: string, correlationId: string): void;
   publish(event: string, payload: unknown): void;
   subscribe(handler: (e: HubEvent) => void): () => void;
   connectedCount(): number;
@@ -45,6 +48,9 @@ export function createLocalBus(): Bus {
     },
     closeNode(id, code, reason) {
       nodes.get(id)?.close(code, reason);
+    },
+    cancelNode(id, correlationId) {
+      nodes.get(id)?.cancel(correlationId);
     },
     publish(event, payload) {
       for (const s of subscribers) {

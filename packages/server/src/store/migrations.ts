@@ -21,6 +21,8 @@ const migrations: Record<string, Migration> = {
         .addColumn('project', 'text', (c) => c.notNull().defaultTo('default'))
         .addColumn('status', 'text', (c) => c.notNull().defaultTo('offline'))
         .addColumn('commands', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('approved_commands', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('policy', 'text', (c) => c.notNull().defaultTo('{}'))
         .addColumn('remote_ip', 'text')
         .addColumn('last_seen', 'text')
         .addColumn('created_at', 'text', (c) => c.notNull())
@@ -99,10 +101,18 @@ const migrations: Record<string, Migration> = {
         .addColumn('satellite_id', 'text', (c) => c.notNull())
         .addColumn('command', 'text', (c) => c.notNull())
         .addColumn('params', 'text', (c) => c.notNull().defaultTo('{}'))
+        /* the exact params to send, kept only while the job waits (queued / pending approval) */
+        .addColumn('payload', 'text')
         .addColumn('state', 'text', (c) => c.notNull())
         .addColumn('actor_type', 'text', (c) => c.notNull())
         .addColumn('actor_id', 'text', (c) => c.notNull())
+        .addColumn('actor_name', 'text', (c) => c.notNull().defaultTo(''))
+        .addColumn('source_ip', 'text')
         .addColumn('timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('source', 'text', (c) => c.notNull().defaultTo('api'))
+        .addColumn('batch_id', 'text')
+        .addColumn('approval_id', 'text')
+        .addColumn('queue_until', 'text')
         .addColumn('created_at', 'text', (c) => c.notNull())
         .addColumn('started_at', 'text')
         .addColumn('finished_at', 'text')
@@ -113,6 +123,73 @@ const migrations: Record<string, Migration> = {
         .execute();
       await db.schema.createIndex('jobs_satellite').on('jobs').columns(['satellite_id', 'created_at']).execute();
       await db.schema.createIndex('jobs_state').on('jobs').column('state').execute();
+      await db.schema.createIndex('jobs_batch').on('jobs').column('batch_id').execute();
+
+      await db.schema
+        .createTable('approvals')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('job_id', 'text', (c) => c.notNull())
+        .addColumn('satellite_id', 'text', (c) => c.notNull())
+        .addColumn('command', 'text', (c) => c.notNull())
+        /* the params to run on approval; shown to approvers redacted */
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('reason', 'text', (c) => c.notNull())
+        .addColumn('requested_by', 'text', (c) => c.notNull())
+        .addColumn('status', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .addColumn('expires_at', 'text', (c) => c.notNull())
+        .addColumn('resolved_at', 'text')
+        .addColumn('resolved_by', 'text')
+        .addColumn('resolution', 'text')
+        .execute();
+      await db.schema.createIndex('approvals_status').on('approvals').columns(['status', 'expires_at']).execute();
+
+      await db.schema
+        .createTable('groups')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull().unique())
+        .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+        /* JSON array of satellite ids */
+        .addColumn('members', 'text', (c) => c.notNull().defaultTo('[]'))
+        /* JSON array of tags: satellites with any of them are members too */
+        .addColumn('tags', 'text', (c) => c.notNull().defaultTo('[]'))
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('schedules')
+        .addColumn('id', 'text', (c) => c.primaryKey())
+        .addColumn('name', 'text', (c) => c.notNull())
+        .addColumn('cron', 'text', (c) => c.notNull())
+        .addColumn('timezone', 'text', (c) => c.notNull())
+        /* JSON target: {satellites?, tag?, group?} */
+        .addColumn('target', 'text', (c) => c.notNull())
+        .addColumn('command', 'text', (c) => c.notNull())
+        .addColumn('params', 'text', (c) => c.notNull())
+        .addColumn('timeout_ms', 'integer', (c) => c.notNull())
+        .addColumn('enabled', 'integer', (c) => c.notNull().defaultTo(1))
+        .addColumn('next_run_at', 'text', (c) => c.notNull())
+        .addColumn('last_run_at', 'text')
+        .addColumn('last_batch_id', 'text')
+        .addColumn('created_by', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('schedules_due').on('schedules').columns(['enabled', 'next_run_at']).execute();
+
+      await db.schema
+        .createTable('hub_secrets')
+        .addColumn('name', 'text', (c) => c.primaryKey())
+        .addColumn('value', 'text', (c) => c.notNull())
+        .addColumn('created_at', 'text', (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable('satellite_status')
+        .addColumn('satellite_id', 'text', (c) => c.notNull())
+        .addColumn('ts', 'text', (c) => c.notNull())
+        .addColumn('report', 'text', (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex('satellite_status_sat_ts').on('satellite_status').columns(['satellite_id', 'ts']).execute();
 
       await db.schema
         .createTable('audit_logs')

@@ -14,6 +14,10 @@ export interface SatellitesTable {
   status: 'online' | 'offline';
   /** JSON array of node commands the satellite claimed at its last connect. */
   commands: string;
+  /** JSON array of claimed commands an operator (or the pairing approval) accepted. */
+  approved_commands: string;
+  /** JSON: the node's effective local policy as reported at connect. */
+  policy: string;
   remote_ip: string | null;
   last_seen: string | null;
   created_at: string;
@@ -79,6 +83,8 @@ export interface ApiKeysTable {
   last_used_ip: string | null;
 }
 
+export type JobState = 'queued' | 'pending_approval' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'denied' | 'cancelled';
+
 export interface JobsTable {
   id: string;
   correlation_id: string;
@@ -86,10 +92,20 @@ export interface JobsTable {
   command: string;
   /** JSON, secrets redacted */
   params: string;
-  state: 'pending_approval' | 'running' | 'succeeded' | 'failed' | 'timed_out' | 'denied' | 'cancelled';
+  /** JSON, exact params to send; only while the job waits (queued / pending approval). */
+  payload: string | null;
+  state: JobState;
   actor_type: string;
   actor_id: string;
+  actor_name: string;
+  source_ip: string | null;
   timeout_ms: number;
+  /** api | schedule | auto_fix | queue */
+  source: string;
+  batch_id: string | null;
+  approval_id: string | null;
+  /** Queued for an offline satellite until this time. */
+  queue_until: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -117,7 +133,66 @@ export interface AuditLogsTable {
   correlation_id: string | null;
 }
 
+export interface ApprovalsTable {
+  id: string;
+  job_id: string;
+  satellite_id: string;
+  command: string;
+  params: string;
+  reason: string;
+  requested_by: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+  created_at: string;
+  expires_at: string;
+  resolved_at: string | null;
+  resolved_by: string | null;
+  resolution: string | null;
+}
+
+export interface GroupsTable {
+  id: string;
+  name: string;
+  description: string;
+  members: string;
+  tags: string;
+  created_at: string;
+}
+
+export interface SchedulesTable {
+  id: string;
+  name: string;
+  cron: string;
+  timezone: string;
+  target: string;
+  command: string;
+  params: string;
+  timeout_ms: number;
+  enabled: number;
+  next_run_at: string;
+  last_run_at: string | null;
+  last_batch_id: string | null;
+  created_by: string;
+  created_at: string;
+}
+
+export interface SatelliteStatusTable {
+  satellite_id: string;
+  ts: string;
+  report: string;
+}
+
+export interface HubSecretsTable {
+  name: string;
+  value: string;
+  created_at: string;
+}
+
 export interface Database extends AiTables {
+  hub_secrets: HubSecretsTable;
+  approvals: ApprovalsTable;
+  groups: GroupsTable;
+  schedules: SchedulesTable;
+  satellite_status: SatelliteStatusTable;
   satellites: SatellitesTable;
   satellite_tags: SatelliteTagsTable;
   devices: DevicesTable;

@@ -43,6 +43,8 @@ function satRow(id: string, slug: string, name = slug) {
     project: 'default',
     status: 'offline' as const,
     commands: '["system.info"]',
+    approved_commands: '["system.info"]',
+    policy: '{}',
     remote_ip: null,
     last_seen: null,
     created_at: now(),
@@ -182,10 +184,17 @@ for (const d of drivers) {
         satellite_id: 'a'.repeat(64),
         command: 'system.info',
         params: '{}',
+        payload: null,
         state,
         actor_type: 'api_key',
         actor_id: 'k',
+        actor_name: 'admin',
+        source_ip: null,
         timeout_ms: 1000,
+        source: 'api',
+        batch_id: null,
+        approval_id: null,
+        queue_until: null,
         created_at: now(),
         started_at: now(),
         finished_at: null,
@@ -197,7 +206,7 @@ for (const d of drivers) {
       await s.insert(job('job_1', 'running'));
       await s.insert(job('job_2', 'succeeded'));
       expect((await s.get('corr-job_1'))?.id).toBe('job_1');
-      expect(await s.failUnfinished('hub restarted')).toBe(1);
+      expect(await s.failRunning('hub restarted')).toBe(1);
       const after = await s.get('job_1');
       expect(after).toMatchObject({ state: 'failed', error_message: 'hub restarted' });
       expect((await s.list({ state: 'failed', page: 1, per_page: 10 })).total).toBe(1);

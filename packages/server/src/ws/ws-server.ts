@@ -31,7 +31,9 @@ import type { Principal } from '../lib/principal.js';
 export type MethodHandlers = { [M in MethodName]?: (p: Principal, params: any) => Promise<unknown> };
 
 export interface WsDeps {
-  devices: Pick<DevicesService, 'handshake' | 'markOnline' | 'markOffline' | 'heartbeat' | 'flushPresence'>;
+  devices: Pick<DevicesService, 'handshake' | 'markOnline' | 'markOffline' | 'heartbeat' | 'flushPresence' | 'recordStatus'>;
+  /** Public command-signing key, announced to nodes in hello. */
+  hubKey: string;
   audit: Pick<AuditService, 'log'>;
   bus: Bus;
   logger: Logger;
@@ -160,6 +162,10 @@ export function createWsServer(deps: WsDeps) {
         this.invokes.set(id, { resolve, reject, timer });
         this.send({ type: 'req', id, method: 'invoke', params });
       });
+    }
+
+    cancel(correlationId: string): void {
+      this.send({ type: 'req', id: `h${this.nextInvoke++}`, method: 'invoke.cancel', params: { correlationId } });
     }
 
     /** Token bucket; true when the message may be processed. */
@@ -366,6 +372,7 @@ export function createWsServer(deps: WsDeps) {
         heartbeatMs: limits.heartbeatMs,
         limits,
         hubId: deps.hubId,
+        ...(outcome.role === 'node' ? { hubKey: deps.hubKey } : {}),
         ...(outcome.token ? { token: outcome.token } : {}),
       },
     });
@@ -405,6 +412,14 @@ export function createWsServer(deps: WsDeps) {
     }
     if (frame.method === 'ping') {
       conn.send({ type: 'res', id: frame.id, ok: true, result: { ts: Date.now() } });
+      return;
+    }
+    if (frame.method === 'node.status') {
+      try {
+        conn.send({ type: 'res', id: frame.id, ok: true, result: await devices.recordStatus(auth, params.data as Record<string, unknown>) });
+      } catch (err) {
+        conn.error(frame.id, (err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', 'status not stored')).toWire());
+      }
       return;
     }
     const handler = deps.handlers[frame.method];
@@ -462,7 +477,7 @@ export function createWsServer(deps: WsDeps) {
   }
 
   const unsubscribe = bus.subscribe(({ event, payload }) => {
-    const scope: Scope = event.startsWith('pairing:') ? 'operator.pairing' : 'operator.read';
+    const scope: Scope = event.startsWith('pairing:') ? 'operator.pairing' : event.startsWith('approval.') ? 'operator.approvals' : 'operator.read';
     for (const op of operators) {
       const s = op.auth?.scopes ?? [];
       if (s.includes(scope) || s.includes('operator.admin')) op.event(event, payload);

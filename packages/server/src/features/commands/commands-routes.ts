@@ -2,26 +2,75 @@ import { z } from 'zod';
 import { type HiveApp, ok, paginated } from '../../http/app.js';
 import type { CommandsService } from './commands-service.js';
 
-export function registerCommandsRoutes(app: HiveApp, commands: CommandsService): void {
+const Ref = z.string().trim().min(1).max(128);
+const ExecBody = {
+  command: z.string().trim().min(1).max(128),
+  params: z.record(z.string(), z.unknown()).default({}),
+  timeout_ms: z.number().int().min(100).max(3_600_000).optional(),
+  queue_until: z.iso.datetime({ offset: true }).optional(),
+  async: z.boolean().optional(),
+};
+const AsyncQuery = z.object({ async: z.enum(['true', 'false']).optional() });
+
+export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, deps: { groupSatellites: (ref: string) => Promise<{ id: string }[]> }): void {
   app.post('/api/v1/satellites/:id/exec', {
     config: { scope: 'operator.write' },
+    schema: { params: z.object({ id: Ref }), querystring: AsyncQuery, body: z.object(ExecBody).strict() },
+    handler: async (req, reply) => {
+      const asyncMode = req.body.async ?? req.query.async === 'true';
+      const job = await commands.exec({ ...req.principal, ip: req.ip }, { satellite: req.params.id, ...req.body, async: asyncMode });
+      return reply.status(job.state === 'queued' || (asyncMode && job.finished_at === null) ? 202 : 200).send(ok(job));
+    },
+  });
+
+  app.post('/api/v1/exec', {
+    config: { scope: 'operator.write' },
     schema: {
-      params: z.object({ id: z.string().trim().min(1).max(128) }),
       body: z
         .object({
-          command: z.string().trim().min(1).max(128),
-          params: z.record(z.string(), z.unknown()).default({}),
-          timeout_ms: z.number().int().min(100).max(3_600_000).optional(),
+          target: z
+            .object({
+              satellites: z.array(Ref).max(10_000).optional(),
+              tag: z.string().trim().min(1).max(64).optional(),
+              group: Ref.optional(),
+            })
+            .strict()
+            .refine((t) => !!(t.satellites?.length || t.tag || t.group), 'give satellites, tag or group'),
+          concurrency: z.number().int().min(1).max(10_000).optional(),
+          ...ExecBody,
         })
         .strict(),
     },
-    handler: async (req) => ok(await commands.exec({ ...req.principal, ip: req.ip }, { satellite: req.params.id, ...req.body })),
+    handler: async (req) => {
+      const { target, ...rest } = req.body;
+      const ids = target.group ? (await deps.groupSatellites(target.group)).map((s) => s.id) : [];
+      const result = await commands.execMany(
+        { ...req.principal, ip: req.ip },
+        { ...rest, target: { satellites: [...(target.satellites ?? []), ...ids], tag: target.tag, group: target.group } },
+      );
+      return ok(result);
+    },
+  });
+
+  app.post('/api/v1/groups/:id/exec', {
+    config: { scope: 'operator.write' },
+    schema: { params: z.object({ id: Ref }), body: z.object({ concurrency: z.number().int().min(1).max(10_000).optional(), ...ExecBody }).strict() },
+    handler: async (req) => {
+      const ids = (await deps.groupSatellites(req.params.id)).map((s) => s.id);
+      return ok(await commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }));
+    },
   });
 
   app.get('/api/v1/commands/:id', {
     config: { scope: 'operator.read' },
-    schema: { params: z.object({ id: z.string().trim().min(1).max(128) }) },
+    schema: { params: z.object({ id: Ref }) },
     handler: async (req) => ok(await commands.get(req.principal, req.params.id)),
+  });
+
+  app.post('/api/v1/commands/:id/cancel', {
+    config: { scope: 'operator.write' },
+    schema: { params: z.object({ id: Ref }) },
+    handler: async (req) => ok(await commands.cancel({ ...req.principal, ip: req.ip }, req.params.id)),
   });
 
   app.get('/api/v1/commands', {
@@ -29,7 +78,8 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService):
     schema: {
       querystring: z.object({
         satellite: z.string().trim().max(128).optional(),
-        state: z.enum(['pending_approval', 'running', 'succeeded', 'failed', 'timed_out', 'denied', 'cancelled']).optional(),
+        batch: z.string().trim().max(64).optional(),
+        state: z.enum(['queued', 'pending_approval', 'running', 'succeeded', 'failed', 'timed_out', 'denied', 'cancelled']).optional(),
         page: z.coerce.number().int().min(1).default(1),
         per_page: z.coerce.number().int().min(1).max(500).default(50),
       }),

@@ -1,159 +1,514 @@
 import { randomUUID } from 'node:crypto';
-import { HiveError, isNodeCommand, NODE_COMMANDS } from '@hive/protocol';
+import { ERROR_CODES, type ErrorCode, HiveError, isErrorCode, isNodeCommand, NODE_COMMANDS } from '@hive/protocol';
+import { z } from 'zod';
 import type { Bus } from '../../bus/bus.js';
 import { newId } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
 import { requireScope } from '../../lib/principal.js';
 import { redact } from '../../lib/redact.js';
-import { toJson } from '../../store/db.js';
-import type { JobsTable } from '../../store/schema.js';
+import { nowIso, toJson } from '../../store/db.js';
+import type { JobState, JobsTable } from '../../store/schema.js';
+import { type ApprovalsConfig, approvalReason } from '../approvals/approval-policy.js';
+import type { ApprovalsService } from '../approvals/approvals-service.js';
 import type { AuditService } from '../audit/audit-service.js';
-import type { DevicesService } from '../devices/devices-service.js';
-import { type CommandsStore, type JobView, toJobView } from './commands-store.js';
+import type { SatelliteView } from '../devices/devices-store.js';
+import { type CommandsStore, FINAL_STATES, type JobView, toJobView } from './commands-store.js';
+import type { HubSigner } from './hub-key.js';
 
-export interface ExecRequest {
-  satellite: string;
+export interface ExecOptions {
   command: string;
   params: Record<string, unknown>;
   timeout_ms?: number | undefined;
+  /** When the satellite is offline: keep the job until this time and run it once it connects. */
+  queue_until?: string | undefined;
+  /** Return at once with the job; follow it with `job:updated` events or GET /commands/:id. */
+  async?: boolean | undefined;
+  source?: 'api' | 'schedule' | 'auto_fix' | undefined;
+}
+
+export interface ExecRequest extends ExecOptions {
+  satellite: string;
+}
+
+export interface Target {
+  satellites?: string[] | undefined;
+  tag?: string | undefined;
+  group?: string | undefined;
+}
+
+export interface ExecManyRequest extends ExecOptions {
+  target: Target;
+  /** Jobs dispatched at once; the rest wait for a free slot. */
+  concurrency?: number | undefined;
+}
+
+export interface TargetResult {
+  satellite_id: string;
+  slug: string;
+  job_id: string | null;
+  state: JobState;
+  result: unknown;
+  error: { code: string; message: string } | null;
+}
+
+export interface BatchResult {
+  batch_id: string;
+  command: string;
+  results: TargetResult[];
+  summary: {
+    total: number;
+    succeeded: number;
+    failed: number;
+    offline: number;
+    denied: number;
+    timed_out: number;
+    pending_approval: number;
+    queued: number;
+    cancelled: number;
+  };
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Extra time the hub waits beyond the node's own timeout, for the result to travel back. */
 const TRANSIT_GRACE_MS = 2_000;
+const ScriptParams = z.record(z.string(), z.unknown());
 
 /**
- * Runs node commands as persisted jobs: validate on the hub, route through the bus to whoever
- * holds the satellite, record the outcome, audit every exec with its correlation id.
+ * Runs node commands as persisted jobs: validate on the hub, check the satellite's claims and the
+ * approval policy, sign, route through the bus to whoever holds the satellite, record the
+ * outcome, audit every step with the job's correlation id.
  */
 export const commandsServiceFactory = ({
   store,
-  devices,
+  resolveRef,
+  resolveTargets,
   bus,
   audit,
+  approvals,
+  policy,
+  signer,
+  fanoutConcurrency = 1000,
 }: {
   store: CommandsStore;
-  devices: Pick<DevicesService, 'resolveRef'>;
+  resolveRef: (ref: string) => Promise<SatelliteView>;
+  resolveTargets: (t: Target) => Promise<SatelliteView[]>;
   bus: Bus;
   audit: Pick<AuditService, 'log'>;
+  approvals: ApprovalsService;
+  policy: ApprovalsConfig;
+  signer: HubSigner;
+  fanoutConcurrency?: number;
 }) => {
-  const running = new Set<string>();
+  const running = new Map<string, JobsTable>();
   const inflight = new Set<Promise<unknown>>();
+  const finalWaiters = new Map<string, Set<(v: JobView) => void>>();
+  const cancelRequested = new Set<string>();
   let shuttingDown = false;
+
+  function validate(command: string, params: unknown): Record<string, unknown> {
+    if (isNodeCommand(command)) {
+      const parsed = NODE_COMMANDS[command].params.safeParse(params ?? {});
+      if (!parsed.success) {
+        throw new HiveError('INVALID_PARAMETERS', `Invalid params for ${command}`, {
+          issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        });
+      }
+      return parsed.data as Record<string, unknown>;
+    }
+    if (/^script\.[a-z0-9_][a-z0-9_.-]{0,100}$/i.test(command)) {
+      // Typed per satellite: the node checks them against the script's declared schema.
+      const parsed = ScriptParams.safeParse(params ?? {});
+      if (!parsed.success) throw new HiveError('INVALID_PARAMETERS', `Params for ${command} must be an object`);
+      return parsed.data;
+    }
+    throw new HiveError('UNKNOWN_COMMAND', `Unknown command ${command}`, { known: Object.keys(NODE_COMMANDS) });
+  }
+
+  function checkClaims(sat: SatelliteView, command: string): void {
+    if (!sat.commands.includes(command)) {
+      throw new HiveError('UNKNOWN_COMMAND', `Satellite ${sat.slug} does not serve ${command} (not among the commands it claimed)`, { claimed: sat.commands });
+    }
+    if (!sat.approved_commands.includes(command)) {
+      throw new HiveError('CLAIM_NOT_APPROVED', `Satellite ${sat.slug} claims ${command}, but no operator approved that claim yet`, { satellite: sat.id });
+    }
+  }
+
+  function publish(job: JobsTable): void {
+    bus.publish('job:updated', { id: job.id, correlation_id: job.correlation_id, satellite_id: job.satellite_id, batch_id: job.batch_id, state: job.state });
+  }
 
   async function finish(job: JobsTable, patch: Partial<JobsTable>): Promise<JobView> {
     const finished = new Date();
     const full: JobsTable = {
       ...job,
       ...patch,
+      payload: null,
       finished_at: finished.toISOString(),
       duration_ms: finished.getTime() - new Date(job.started_at ?? job.created_at).getTime(),
     };
     running.delete(job.id);
+    cancelRequested.delete(job.id);
     await store.update(job.id, {
       state: full.state,
+      payload: null,
       finished_at: full.finished_at,
       duration_ms: full.duration_ms,
       result: full.result,
       error_code: full.error_code,
       error_message: full.error_message,
     });
-    bus.publish('job:updated', { id: job.id, correlation_id: job.correlation_id, satellite_id: job.satellite_id, state: full.state });
-    return toJobView(full);
+    publish(full);
+    const view = toJobView(full);
+    const res = full.result ? (JSON.parse(full.result) as { exitCode?: number }) : null;
+    audit.log({
+      actor: { type: job.actor_type, id: job.actor_id, name: job.actor_name, ip: job.source_ip ?? undefined },
+      action: 'command.exec',
+      target: { type: 'satellite', id: job.satellite_id },
+      correlationId: job.correlation_id,
+      details: {
+        job_id: job.id,
+        command: job.command,
+        params: JSON.parse(job.params),
+        state: full.state,
+        duration_ms: full.duration_ms,
+        source: job.source,
+        ...(job.batch_id ? { batch_id: job.batch_id } : {}),
+        ...(job.approval_id ? { approval_id: job.approval_id } : {}),
+        ...(res && typeof res === 'object' && 'exitCode' in res ? { exit_code: res.exitCode } : {}),
+      },
+      result: full.state === 'succeeded' ? 'success' : 'failure',
+      error: full.error_code ? `${full.error_code}: ${full.error_message ?? ''}` : undefined,
+    });
+    for (const w of finalWaiters.get(job.id) ?? []) w(view);
+    finalWaiters.delete(job.id);
+    return view;
   }
 
-  async function execJob(p: Principal, req: ExecRequest): Promise<JobView> {
-    requireScope(p, 'operator.write');
-    if (shuttingDown) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
-    if (!isNodeCommand(req.command)) {
-      throw new HiveError('UNKNOWN_COMMAND', `Unknown command ${req.command}`, { known: Object.keys(NODE_COMMANDS) });
-    }
-    const parsed = NODE_COMMANDS[req.command].params.safeParse(req.params ?? {});
-    if (!parsed.success) {
-      throw new HiveError('INVALID_PARAMETERS', `Invalid params for ${req.command}`, {
-        issues: parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+  function waitFinal(jobId: string): Promise<JobView> {
+    return new Promise((resolve) => {
+      const set = finalWaiters.get(jobId) ?? new Set();
+      set.add(resolve);
+      finalWaiters.set(jobId, set);
+    });
+  }
+
+  /** Sends a job to its node and records the outcome. */
+  function dispatch(job: JobsTable, params: Record<string, unknown>): Promise<JobView> {
+    const run = (async () => {
+      const started = new Date();
+      job.state = 'running';
+      job.started_at = started.toISOString();
+      running.set(job.id, job);
+      publish(job);
+      // system.run takes its own timeout; give it the job's.
+      const nodeParams = job.command === 'system.run' ? { ...params, timeoutMs: job.timeout_ms } : params;
+      const invoke = signer.sign({
+        command: job.command,
+        params: nodeParams,
+        correlationId: job.correlation_id,
+        target: job.satellite_id,
+        issuedAt: started.getTime(),
+        deadline: started.getTime() + job.timeout_ms,
       });
-    }
-    const sat = await devices.resolveRef(req.satellite);
-    const timeoutMs = req.timeout_ms ?? DEFAULT_TIMEOUT_MS;
-    const now = new Date();
-    const job: JobsTable = {
+      try {
+        const data = await bus.invokeNode(job.satellite_id, invoke, job.timeout_ms + TRANSIT_GRACE_MS);
+        const exitCode = (data as { exitCode?: number | null } | null)?.exitCode;
+        const failed = job.command === 'system.run' && exitCode !== 0;
+        return await finish(job, {
+          state: failed ? 'failed' : 'succeeded',
+          result: toJson(data),
+          ...(failed ? { error_code: 'COMMAND_FAILED', error_message: `exit code ${exitCode ?? 'none'}` } : {}),
+        });
+      } catch (err) {
+        const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
+        if (cancelRequested.has(job.id)) return finish(job, { state: 'cancelled', error_code: 'JOB_CANCELLED', error_message: 'cancelled by an operator' });
+        const timedOut = e.code === 'TIMEOUT' || e.code === 'COMMAND_TIMEOUT';
+        return finish(job, { state: timedOut ? 'timed_out' : 'failed', error_code: timedOut ? 'COMMAND_TIMEOUT' : e.code, error_message: e.message });
+      }
+    })();
+    inflight.add(run);
+    void run.catch(() => {}).finally(() => inflight.delete(run));
+    return run;
+  }
+
+  function newJob(p: Principal, sat: SatelliteView, command: string, params: Record<string, unknown>, opts: ExecOptions, batchId: string | null): JobsTable {
+    const now = nowIso();
+    return {
       id: newId('job'),
       correlation_id: randomUUID(),
       satellite_id: sat.id,
-      command: req.command,
-      params: toJson(redact(parsed.data)),
+      command,
+      params: toJson(redact(params)),
+      payload: null,
       state: 'running',
       actor_type: p.type,
       actor_id: p.id,
-      timeout_ms: timeoutMs,
-      created_at: now.toISOString(),
-      started_at: now.toISOString(),
+      actor_name: p.name,
+      source_ip: p.ip ?? null,
+      timeout_ms: opts.timeout_ms ?? DEFAULT_TIMEOUT_MS,
+      source: opts.source ?? 'api',
+      batch_id: batchId,
+      approval_id: null,
+      queue_until: null,
+      created_at: now,
+      started_at: null,
       finished_at: null,
       duration_ms: null,
       result: null,
       error_code: null,
       error_message: null,
     };
-    await store.insert(job);
-    running.add(job.id);
-    const auditBase = {
-      actor: p,
-      action: 'command.exec',
-      target: { type: 'satellite', id: sat.id },
-      correlationId: job.correlation_id,
-    };
-    // system.run takes its own timeout; give it the job's.
-    const nodeParams = req.command === 'system.run' ? { ...parsed.data, timeoutMs } : parsed.data;
-    let view: JobView;
-    try {
-      const data = await bus.invokeNode(
-        sat.id,
-        { command: req.command, params: nodeParams, correlationId: job.correlation_id, issuedAt: now.getTime(), deadline: now.getTime() + timeoutMs },
-        timeoutMs + TRANSIT_GRACE_MS,
-      );
-      const exitCode = (data as { exitCode?: number | null } | null)?.exitCode;
-      const failed = req.command === 'system.run' && exitCode !== 0;
-      view = await finish(job, {
-        state: failed ? 'failed' : 'succeeded',
-        result: toJson(data),
-        ...(failed ? { error_code: 'COMMAND_FAILED', error_message: `exit code ${exitCode ?? 'none'}` } : {}),
-      });
-    } catch (err) {
-      const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
-      const timedOut = e.code === 'TIMEOUT' || e.code === 'COMMAND_TIMEOUT';
-      view = await finish(job, { state: timedOut ? 'timed_out' : 'failed', error_code: timedOut ? 'COMMAND_TIMEOUT' : e.code, error_message: e.message });
-      audit.log({
-        ...auditBase,
-        details: { command: req.command, params: parsed.data, state: view.state, duration_ms: view.duration_ms, job_id: job.id },
-        result: 'failure',
-        error: `${e.code}: ${e.message}`,
-      });
-      const code = timedOut ? 'COMMAND_TIMEOUT' : e.code;
-      throw new HiveError(code, e.message, { job_id: job.id, correlation_id: job.correlation_id, state: view.state });
-    }
-    const res = view.result as { exitCode?: number } | null;
-    audit.log({
-      ...auditBase,
-      details: {
-        command: req.command,
-        params: parsed.data,
-        state: view.state,
-        duration_ms: view.duration_ms,
-        job_id: job.id,
-        ...(res && 'exitCode' in res ? { exit_code: res.exitCode } : {}),
-      },
-      result: view.state === 'succeeded' ? 'success' : 'failure',
-    });
-    return view;
   }
+
+  /**
+   * Decides the job's first state (running / pending_approval / queued, or failed when the node
+   * is offline without a queue) and persists it. The caller then dispatches running jobs.
+   */
+  async function admit(
+    p: Principal,
+    sat: SatelliteView,
+    job: JobsTable,
+    params: Record<string, unknown>,
+    opts: ExecOptions,
+  ): Promise<{ job: JobsTable; dispatchNow: boolean }> {
+    const reason = approvalReason(policy, { command: job.command, params, satellite: sat, source: job.source });
+    const online = bus.isNodeConnected(sat.id);
+    if (reason) {
+      job.state = 'pending_approval';
+      job.payload = toJson(params);
+      if (opts.queue_until) job.queue_until = new Date(opts.queue_until).toISOString();
+      await store.insert(job);
+      const approval = await approvals.request(p, job, reason);
+      job.approval_id = approval.id;
+      await store.update(job.id, { approval_id: approval.id });
+      publish(job);
+      return { job, dispatchNow: false };
+    }
+    if (!online) {
+      if (opts.queue_until && new Date(opts.queue_until).getTime() > Date.now()) {
+        job.state = 'queued';
+        job.payload = toJson(params);
+        job.queue_until = new Date(opts.queue_until).toISOString();
+        await store.insert(job);
+        audit.log({
+          actor: p,
+          action: 'command.queued',
+          target: { type: 'satellite', id: sat.id },
+          correlationId: job.correlation_id,
+          details: { job_id: job.id, command: job.command, queue_until: job.queue_until },
+          result: 'success',
+        });
+        publish(job);
+        return { job, dispatchNow: false };
+      }
+      job.state = 'failed';
+      await store.insert(job);
+      await finish(job, { state: 'failed', error_code: 'SATELLITE_OFFLINE', error_message: `Satellite ${sat.slug} is not connected` });
+      return { job, dispatchNow: false };
+    }
+    job.state = 'running';
+    await store.insert(job);
+    return { job, dispatchNow: true };
+  }
+
+  /** Raises the job's failure as a typed error (single-target sync calls answer with it). */
+  function raise(view: JobView): JobView {
+    const details = { job_id: view.id, correlation_id: view.correlation_id, state: view.state };
+    switch (view.state) {
+      case 'timed_out':
+        throw new HiveError('COMMAND_TIMEOUT', view.error?.message ?? 'Command timed out', details);
+      case 'denied':
+        throw new HiveError('APPROVAL_DENIED', view.error?.message ?? 'Denied', { ...details, approval_id: view.approval_id });
+      case 'cancelled':
+        throw new HiveError('JOB_CANCELLED', view.error?.message ?? 'Cancelled', details);
+      case 'failed': {
+        const code = view.error?.code;
+        if (code === 'COMMAND_FAILED') return view; // ran, exited non-zero: a result, not an error
+        throw new HiveError(code && isErrorCode(code) ? (code as ErrorCode) : 'INTERNAL_ERROR', view.error?.message ?? 'Command failed', details);
+      }
+      default:
+        return view;
+    }
+  }
+
+  async function execOne(p: Principal, req: ExecRequest): Promise<JobView> {
+    requireScope(p, 'operator.write');
+    if (shuttingDown) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
+    const params = validate(req.command, req.params);
+    const sat = await resolveRef(req.satellite);
+    checkClaims(sat, req.command);
+    const { job, dispatchNow } = await admit(p, sat, newJob(p, sat, req.command, params, req, null), params, req);
+    const final = FINAL_STATES.includes(job.state) ? Promise.resolve(toJobView(job)) : waitFinal(job.id);
+    if (dispatchNow) void dispatch(job, params);
+    if (req.async || job.state === 'queued') return toJobView(job);
+    if (job.state === 'failed') return raise(toJobView({ ...job, ...((await store.get(job.id)) ?? {}) }));
+    return raise(await final);
+  }
+
+  async function execMany(p: Principal, req: ExecManyRequest): Promise<BatchResult> {
+    requireScope(p, 'operator.write');
+    if (shuttingDown) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
+    const params = validate(req.command, req.params);
+    const sats = await resolveTargets(req.target);
+    if (sats.length === 0) throw new HiveError('SATELLITE_NOT_FOUND', 'The target matches no satellite', { target: req.target });
+    const batchId = newId('bat');
+    audit.log({
+      actor: p,
+      action: 'command.batch',
+      target: { type: 'batch', id: batchId },
+      details: { command: req.command, target: req.target, satellites: sats.length },
+      result: 'success',
+    });
+    const results: TargetResult[] = new Array(sats.length);
+    const finals: Promise<void>[] = [];
+    const limit = Math.max(1, Math.min(req.concurrency ?? fanoutConcurrency, 10_000));
+    let active = 0;
+    const queue: (() => void)[] = [];
+    // A counting semaphore: at most `limit` invokes in flight for this batch.
+    const slot = (): Promise<void> => {
+      if (active < limit) {
+        active++;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => queue.push(resolve));
+    };
+    const release = () => {
+      const next = queue.shift();
+      if (next)
+        next(); // hand the slot over
+      else active--;
+    };
+    for (let i = 0; i < sats.length; i++) {
+      const sat = sats[i] as SatelliteView;
+      const base = { satellite_id: sat.id, slug: sat.slug };
+      try {
+        checkClaims(sat, req.command);
+      } catch (err) {
+        const e = err as HiveError;
+        results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code, message: e.message } };
+        continue;
+      }
+      const { job, dispatchNow } = await admit(p, sat, newJob(p, sat, req.command, params, req, batchId), params, req);
+      const record = (v: JobView) => {
+        results[i] = { ...base, job_id: v.id, state: v.state, result: v.result, error: v.error };
+      };
+      if (FINAL_STATES.includes(job.state)) {
+        const row = await store.get(job.id);
+        record(toJobView(row ?? job));
+        continue;
+      }
+      if (req.async || job.state === 'queued') {
+        record(toJobView(job));
+        if (dispatchNow) {
+          void slot().then(() => dispatch(job, params).finally(release));
+        }
+        continue;
+      }
+      const final = waitFinal(job.id).then(record);
+      finals.push(final);
+      if (dispatchNow) void slot().then(() => dispatch(job, params).finally(release));
+    }
+    await Promise.all(finals);
+    const summary = { total: results.length, succeeded: 0, failed: 0, offline: 0, denied: 0, timed_out: 0, pending_approval: 0, queued: 0, cancelled: 0 };
+    for (const r of results) {
+      if (r.error?.code === 'SATELLITE_OFFLINE') summary.offline++;
+      else if (r.state === 'succeeded') summary.succeeded++;
+      else if (r.state === 'failed') summary.failed++;
+      else if (r.state === 'denied') summary.denied++;
+      else if (r.state === 'timed_out') summary.timed_out++;
+      else if (r.state === 'pending_approval') summary.pending_approval++;
+      else if (r.state === 'queued') summary.queued++;
+      else if (r.state === 'cancelled') summary.cancelled++;
+    }
+    return { batch_id: batchId, command: req.command, results, summary };
+  }
+
+  // An approval decision resumes or ends its job, whichever hub process made the request.
+  approvals.onDecision(async (approval, d) => {
+    const job = await store.get(approval.job_id);
+    if (job?.state !== 'pending_approval') return;
+    if (d.status !== 'approved') {
+      const why = d.status === 'expired' ? 'approval timed out (no decision)' : `denied by ${d.by ?? 'an approver'}${d.resolution ? `: ${d.resolution}` : ''}`;
+      if (await store.transition(job.id, ['pending_approval'], { state: 'denied' })) {
+        await finish({ ...job, state: 'denied' }, { state: 'denied', error_code: 'APPROVAL_DENIED', error_message: why });
+      }
+      return;
+    }
+    const params = JSON.parse(job.payload ?? '{}') as Record<string, unknown>;
+    if (!bus.isNodeConnected(job.satellite_id)) {
+      if (job.queue_until && job.queue_until > nowIso()) {
+        if (await store.transition(job.id, ['pending_approval'], { state: 'queued' })) publish({ ...job, state: 'queued' });
+        return;
+      }
+      if (await store.transition(job.id, ['pending_approval'], { state: 'failed' })) {
+        await finish(
+          { ...job, state: 'failed' },
+          { state: 'failed', error_code: 'SATELLITE_OFFLINE', error_message: 'Satellite went offline before the approval' },
+        );
+      }
+      return;
+    }
+    if (await store.transition(job.id, ['pending_approval'], { state: 'running', started_at: nowIso() })) {
+      await dispatch({ ...job, state: 'running' }, params);
+    }
+  });
+
+  // Queued jobs run once, when their satellite connects (to whichever instance claims them first).
+  bus.subscribe(({ event, payload }) => {
+    if (event !== 'satellite:online' || shuttingDown) return;
+    const satId = (payload as { id?: string }).id;
+    if (!satId) return;
+    void (async () => {
+      for (const job of await store.queuedFor(satId)) {
+        if (job.queue_until && job.queue_until < nowIso()) continue;
+        if (!(await store.transition(job.id, ['queued'], { state: 'running', started_at: nowIso() }))) continue;
+        audit.log({
+          actor: { type: 'system', id: 'hub', name: 'hub' },
+          action: 'command.dequeued',
+          target: { type: 'satellite', id: satId },
+          correlationId: job.correlation_id,
+          details: { job_id: job.id },
+          result: 'success',
+        });
+        void dispatch({ ...job, state: 'running' }, JSON.parse(job.payload ?? '{}') as Record<string, unknown>);
+      }
+    })().catch(() => {});
+  });
 
   return {
     exec(p: Principal, req: ExecRequest): Promise<JobView> {
-      const run = execJob(p, req);
-      inflight.add(run);
-      void run.catch(() => {}).finally(() => inflight.delete(run));
-      return run;
+      return execOne(p, req);
+    },
+    execMany,
+
+    async cancel(p: Principal, id: string): Promise<JobView> {
+      requireScope(p, 'operator.write');
+      const job = await store.get(id);
+      if (!job) throw new HiveError('NOT_FOUND', `Job ${id} not found`);
+      if (FINAL_STATES.includes(job.state)) throw new HiveError('ALREADY_RESOLVED', `Job ${job.id} is already ${job.state}`, { state: job.state });
+      audit.log({
+        actor: p,
+        action: 'command.cancel',
+        target: { type: 'satellite', id: job.satellite_id },
+        correlationId: job.correlation_id,
+        details: { job_id: job.id, state: job.state },
+        result: 'success',
+      });
+      if (job.state === 'queued' || job.state === 'pending_approval') {
+        if (await store.transition(job.id, ['queued', 'pending_approval'], { state: 'cancelled' })) {
+          if (job.approval_id) await approvals.withdraw(job.approval_id, `${p.type}:${p.name}`);
+          return finish({ ...job, state: 'cancelled' }, { state: 'cancelled', error_code: 'JOB_CANCELLED', error_message: `cancelled by ${p.name}` });
+        }
+      }
+      const live = running.get(job.id);
+      if (live) {
+        cancelRequested.add(job.id);
+        const done = waitFinal(job.id);
+        bus.cancelNode(job.satellite_id, job.correlation_id);
+        return done;
+      }
+      const now = await store.get(job.id);
+      return toJobView(now ?? job);
     },
 
     async get(p: Principal, id: string): Promise<JobView> {
@@ -163,25 +518,47 @@ export const commandsServiceFactory = ({
       return toJobView(row);
     },
 
-    async list(p: Principal, f: { satellite?: string | undefined; state?: string | undefined; page: number; per_page: number }) {
+    async list(p: Principal, f: { satellite?: string | undefined; state?: string | undefined; batch?: string | undefined; page: number; per_page: number }) {
       requireScope(p, 'operator.read');
-      const satellite_id = f.satellite ? (await devices.resolveRef(f.satellite)).id : undefined;
-      return store.list({ satellite_id, state: f.state, page: f.page, per_page: f.per_page });
+      const satellite_id = f.satellite ? (await resolveRef(f.satellite)).id : undefined;
+      return store.list({ satellite_id, state: f.state, batch_id: f.batch, page: f.page, per_page: f.per_page });
+    },
+
+    /** Ends queued jobs whose time ran out. */
+    async sweep(): Promise<void> {
+      for (const id of await store.expireQueued(nowIso())) {
+        const row = await store.get(id);
+        if (row) {
+          publish(row);
+          for (const w of finalWaiters.get(id) ?? []) w(toJobView(row));
+          finalWaiters.delete(id);
+          audit.log({
+            actor: { type: 'system', id: 'hub', name: 'hub' },
+            action: 'command.exec',
+            target: { type: 'satellite', id: row.satellite_id },
+            correlationId: row.correlation_id,
+            details: { job_id: id, state: 'timed_out', reason: 'queue expired' },
+            result: 'failure',
+            error: 'COMMAND_TIMEOUT: satellite did not come online before queue_until',
+          });
+        }
+      }
     },
 
     /** Jobs left running by a previous process that died can never complete: end them. */
-    recover: () => store.failUnfinished('hub restarted while the job was running'),
+    recover: () => store.failRunning('hub restarted while the job was running'),
 
     /** Shutdown: refuse new jobs, end the ones in flight with a reason. */
     async shutdown(graceMs = 3000): Promise<number> {
       shuttingDown = true;
       // Connections are closed first, which settles in-flight invokes; wait for their records.
       await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, graceMs).unref())]);
-      const ids = [...running];
+      const ids = [...running.keys()];
       running.clear();
-      return store.failUnfinished('hub shut down while the job was running', ids);
+      return store.failRunning('hub shut down while the job was running', ids);
     },
   };
 };
 
 export type CommandsService = ReturnType<typeof commandsServiceFactory>;
+void ERROR_CODES;

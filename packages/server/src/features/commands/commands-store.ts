@@ -1,6 +1,6 @@
 import type { Db } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
-import type { JobsTable } from '../../store/schema.js';
+import type { JobState, JobsTable } from '../../store/schema.js';
 
 export interface JobView {
   id: string;
@@ -8,8 +8,12 @@ export interface JobView {
   satellite_id: string;
   command: string;
   params: unknown;
-  state: JobsTable['state'];
+  state: JobState;
   actor: { type: string; id: string };
+  source: string;
+  batch_id: string | null;
+  approval_id: string | null;
+  queue_until: string | null;
   timeout_ms: number;
   created_at: string;
   started_at: string | null;
@@ -19,6 +23,8 @@ export interface JobView {
   error: { code: string; message: string } | null;
 }
 
+export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'timed_out', 'denied', 'cancelled'];
+
 export const toJobView = (r: JobsTable): JobView => ({
   id: r.id,
   correlation_id: r.correlation_id,
@@ -27,6 +33,10 @@ export const toJobView = (r: JobsTable): JobView => ({
   params: fromJson(r.params, {}),
   state: r.state,
   actor: { type: r.actor_type, id: r.actor_id },
+  source: r.source,
+  batch_id: r.batch_id,
+  approval_id: r.approval_id,
+  queue_until: r.queue_until,
   timeout_ms: r.timeout_ms,
   created_at: r.created_at,
   started_at: r.started_at,
@@ -37,11 +47,27 @@ export const toJobView = (r: JobsTable): JobView => ({
 });
 
 export const commandsStoreFactory = ({ db }: { db: Db }) => ({
-  async insert(row: JobsTable): Promise<void> {
-    await db.insertInto('jobs').values(row).execute();
+  async insert(rows: JobsTable | JobsTable[]): Promise<void> {
+    const list = Array.isArray(rows) ? rows : [rows];
+    // Chunked: SQLite caps bound parameters per statement.
+    for (let i = 0; i < list.length; i += 200)
+      await db
+        .insertInto('jobs')
+        .values(list.slice(i, i + 200))
+        .execute();
   },
   async update(id: string, patch: Partial<JobsTable>): Promise<void> {
     await db.updateTable('jobs').set(patch).where('id', '=', id).execute();
+  },
+  /** Conditional state change; false when the job was no longer in one of `from`. */
+  async transition(id: string, from: readonly JobState[], patch: Partial<JobsTable>): Promise<boolean> {
+    const r = await db
+      .updateTable('jobs')
+      .set(patch)
+      .where('id', '=', id)
+      .where('state', 'in', [...from])
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
   },
   async get(id: string): Promise<JobsTable | undefined> {
     return db
@@ -50,10 +76,17 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => ({
       .where((eb) => eb.or([eb('id', '=', id), eb('correlation_id', '=', id)]))
       .executeTakeFirst();
   },
-  async list(f: { satellite_id?: string | undefined; state?: string | undefined; page: number; per_page: number }) {
+  async byBatch(batchId: string): Promise<JobsTable[]> {
+    return db.selectFrom('jobs').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
+  },
+  async queuedFor(satelliteId: string): Promise<JobsTable[]> {
+    return db.selectFrom('jobs').selectAll().where('satellite_id', '=', satelliteId).where('state', '=', 'queued').orderBy('id').execute();
+  },
+  async list(f: { satellite_id?: string | undefined; state?: string | undefined; batch_id?: string | undefined; page: number; per_page: number }) {
     let sel = db.selectFrom('jobs');
     if (f.satellite_id) sel = sel.where('satellite_id', '=', f.satellite_id);
-    if (f.state) sel = sel.where('state', '=', f.state as JobsTable['state']);
+    if (f.state) sel = sel.where('state', '=', f.state as JobState);
+    if (f.batch_id) sel = sel.where('batch_id', '=', f.batch_id);
     const [{ n } = { n: 0 }] = await sel.select((eb) => eb.fn.countAll<number>().as('n')).execute();
     const rows = await sel
       .selectAll()
@@ -63,18 +96,32 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => ({
       .execute();
     return { items: rows.map(toJobView), total: Number(n) };
   },
-  /** Ends every job still in a non-final state (after a crash or at shutdown). */
-  async failUnfinished(reason: string, ids?: string[]): Promise<number> {
+  /** Ends running jobs a dead process left behind. Pending approvals and queued jobs survive. */
+  async failRunning(reason: string, ids?: string[]): Promise<number> {
     let q = db
       .updateTable('jobs')
       .set({ state: 'failed', finished_at: new Date().toISOString(), error_code: 'INTERNAL_ERROR', error_message: reason })
-      .where('state', 'in', ['running', 'pending_approval']);
+      .where('state', '=', 'running');
     if (ids) {
       if (ids.length === 0) return 0;
       q = q.where('id', 'in', ids);
     }
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
+  },
+  /** Queued jobs whose queue_until passed end timed_out. Returns their ids. */
+  async expireQueued(now: string): Promise<string[]> {
+    const rows = await db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('queue_until', '<', now).execute();
+    const ids = rows.map((r) => r.id);
+    if (ids.length) {
+      await db
+        .updateTable('jobs')
+        .set({ state: 'timed_out', finished_at: now, error_code: 'COMMAND_TIMEOUT', error_message: 'satellite did not come online before queue_until' })
+        .where('id', 'in', ids)
+        .where('state', '=', 'queued')
+        .execute();
+    }
+    return ids;
   },
 });
 

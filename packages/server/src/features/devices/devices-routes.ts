@@ -50,6 +50,33 @@ export function registerDevicesRoutes(app: HiveApp, devices: DevicesService): vo
     handler: async (req) => ok(await devices.deleteSatellite(req.principal, req.params.id)),
   });
 
+  app.get('/api/v1/satellites/by-tag/:tag', {
+    config: { scope: 'operator.read' },
+    schema: { params: z.object({ tag: Tag }) },
+    handler: async (req) => {
+      const { items, total } = await devices.listSatellites(req.principal, { tag: req.params.tag, page: 1, per_page: 500 });
+      return paginated(items, total, 1, 500);
+    },
+  });
+
+  app.post('/api/v1/satellites/:id/claims/approve', {
+    config: { scope: 'operator.admin' },
+    schema: {
+      params: IdParam,
+      body: z
+        .object({ commands: z.array(z.string().trim().min(1).max(128)).max(512).optional() })
+        .strict()
+        .nullish(),
+    },
+    handler: async (req) => ok(await devices.approveClaims(req.principal, req.params.id, req.body?.commands)),
+  });
+
+  app.get('/api/v1/satellites/:id/metrics', {
+    config: { scope: 'operator.read' },
+    schema: { params: IdParam, querystring: z.object({ limit: z.coerce.number().int().min(1).max(2880).default(60) }) },
+    handler: async (req) => ok(await devices.statusHistory(req.principal, req.params.id, req.query.limit)),
+  });
+
   app.get('/api/v1/tags', {
     config: { scope: 'operator.read' },
     handler: async (req) => ok(await devices.listTags(req.principal)),

@@ -50,6 +50,8 @@ export interface PendingPairing {
 }
 
 const SIGNATURE_SKEW_MS = 120_000;
+/** Status reports kept per satellite (a day at the default 30 s interval... minus a bit). */
+const STATUS_HISTORY = 2880;
 
 export interface PairingView {
   id: string;
@@ -196,6 +198,9 @@ export const devicesServiceFactory = ({
             project: 'default',
             status: 'offline',
             commands: toJson(params.commands),
+            // The operator who approved the pairing (or loopback policy) accepted these claims.
+            approved_commands: toJson(params.commands),
+            policy: toJson(params.policy ?? {}),
             remote_ip: null,
             last_seen: null,
             created_at: now,
@@ -519,6 +524,38 @@ export const devicesServiceFactory = ({
       bus.publish('satellite:removed', { id: sat.id, slug: sat.slug });
       return { id: sat.id, deleted: true };
     },
+    async approveClaims(p: Principal, ref: string, commands?: string[]) {
+      requireScope(p, 'operator.admin');
+      const sat = await resolveRef(ref);
+      const accept = commands ?? sat.pending_claims;
+      const unknown = accept.filter((c) => !sat.commands.includes(c));
+      if (unknown.length) throw new HiveError('INVALID_PARAMETERS', `Not claimed by ${sat.slug}: ${unknown.join(', ')}`, { unknown });
+      const approved = [...new Set([...sat.approved_commands, ...accept])].sort();
+      await store.setPresence(sat.id, { approved_commands: toJson(approved) });
+      audit.log({ actor: p, action: 'satellite.claims_approved', target: { type: 'satellite', id: sat.id }, details: { approved: accept }, result: 'success' });
+      const after = await resolveRef(sat.id);
+      bus.publish('satellite:updated', after);
+      return after;
+    },
+    async resolveTargets(t: { satellites?: string[] | undefined; tag?: string | undefined }): Promise<SatelliteView[]> {
+      const ids: string[] = [];
+      for (const ref of t.satellites ?? []) ids.push((await resolveRef(ref)).id);
+      return store.byIdsOrTag(ids, t.tag);
+    },
+    async recordStatus(a: Authenticated, report: Record<string, unknown>): Promise<{ stored: true }> {
+      if (a.role !== 'node' || !a.deviceId) throw new HiveError('FORBIDDEN', 'Only nodes report status');
+      const ts = nowIso();
+      await store.recordStatus(a.deviceId, ts, toJson(report), STATUS_HISTORY);
+      lastSeen.set(a.deviceId, Date.now());
+      bus.publish('satellite:metrics', { id: a.deviceId, ts, metrics: report });
+      return { stored: true };
+    },
+    async statusHistory(p: Principal, ref: string, limit: number) {
+      requireScope(p, 'operator.read');
+      const sat = await resolveRef(ref);
+      const history = await store.statusHistory(sat.id, limit);
+      return { satellite_id: sat.id, latest: history[0] ?? null, history };
+    },
     async listTags(p: Principal) {
       requireScope(p, 'operator.read');
       return store.allTags();
@@ -538,6 +575,7 @@ export const devicesServiceFactory = ({
         arch: params.client.arch ?? null,
         agent_version: params.client.version,
         commands: toJson(params.commands),
+        policy: toJson(params.policy ?? {}),
       });
       lastSeen.set(a.deviceId, Date.now());
       const sat = (await store.getSatellite(a.deviceId)) ?? null;
@@ -550,6 +588,17 @@ export const devicesServiceFactory = ({
         sourceIp: ip,
       });
       if (sat) bus.publish('satellite:online', { id: sat.id, slug: sat.slug, name: sat.name, system: { hostname: sat.hostname, os: sat.os, arch: sat.arch } });
+      if (sat?.pending_claims.length) {
+        // New capabilities need a person's yes before the hub routes them (seed 001).
+        audit.log({
+          actor: a.principal,
+          action: 'satellite.claims_pending',
+          target: { type: 'satellite', id: sat.id },
+          details: { pending: sat.pending_claims },
+          result: 'success',
+        });
+        bus.publish('satellite:claims', { id: sat.id, slug: sat.slug, pending: sat.pending_claims });
+      }
       return sat;
     },
     heartbeat(satelliteId: string): void {

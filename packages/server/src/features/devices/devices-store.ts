@@ -18,7 +18,14 @@ export interface SatelliteView {
   status: 'online' | 'offline';
   tags: string[];
   roles: string[];
+  /** Commands the node claimed at its last connect. */
   commands: string[];
+  /** Claims an operator (or the pairing approval) accepted; only these are routed. */
+  approved_commands: string[];
+  /** Claims waiting for an operator's approval. */
+  pending_claims: string[];
+  /** The node's effective local policy as it reported it. */
+  policy: Record<string, unknown>;
   remote_ip: string | null;
   last_seen: string | null;
   created_at: string;
@@ -78,6 +85,9 @@ export const devicesStoreFactory = ({ db }: { db: Db }) => {
       tags: tags.get(r.id) ?? [],
       roles: roles.get(r.id) ?? [],
       commands: fromJson<string[]>(r.commands, []),
+      approved_commands: fromJson<string[]>(r.approved_commands, []),
+      pending_claims: fromJson<string[]>(r.commands, []).filter((c) => !fromJson<string[]>(r.approved_commands, []).includes(c)),
+      policy: fromJson<Record<string, unknown>>(r.policy, {}),
       remote_ip: r.remote_ip,
       last_seen: r.last_seen,
       created_at: r.created_at,
@@ -191,6 +201,7 @@ export const devicesStoreFactory = ({ db }: { db: Db }) => {
     async deleteSatellite(id: string): Promise<void> {
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('satellite_tags').where('satellite_id', '=', id).execute();
+        await trx.deleteFrom('satellite_status').where('satellite_id', '=', id).execute();
         await trx.deleteFrom('satellites').where('id', '=', id).execute();
         await trx
           .updateTable('device_tokens')
@@ -200,6 +211,41 @@ export const devicesStoreFactory = ({ db }: { db: Db }) => {
           .where('revoked_at', 'is', null)
           .execute();
       });
+    },
+
+    /** Satellites by ids and/or tag, in slug order. */
+    async byIdsOrTag(ids: string[], tag?: string): Promise<SatelliteView[]> {
+      if (ids.length === 0 && !tag) return [];
+      const rows = await db
+        .selectFrom('satellites')
+        .selectAll()
+        .where((eb) => {
+          const ors = [];
+          if (ids.length) ors.push(eb('id', 'in', ids));
+          if (tag) ors.push(eb('id', 'in', eb.selectFrom('satellite_tags').select('satellite_id').where('tag', '=', tag)));
+          return eb.or(ors);
+        })
+        .orderBy('slug')
+        .execute();
+      return hydrate(rows);
+    },
+
+    async recordStatus(satelliteId: string, ts: string, report: string, keep: number): Promise<void> {
+      await db.insertInto('satellite_status').values({ satellite_id: satelliteId, ts, report }).execute();
+      const cutoff = await db
+        .selectFrom('satellite_status')
+        .select('ts')
+        .where('satellite_id', '=', satelliteId)
+        .orderBy('ts', 'desc')
+        .offset(keep)
+        .limit(1)
+        .executeTakeFirst();
+      if (cutoff) await db.deleteFrom('satellite_status').where('satellite_id', '=', satelliteId).where('ts', '<=', cutoff.ts).execute();
+    },
+
+    async statusHistory(satelliteId: string, limit: number): Promise<{ ts: string; report: unknown }[]> {
+      const rows = await db.selectFrom('satellite_status').selectAll().where('satellite_id', '=', satelliteId).orderBy('ts', 'desc').limit(limit).execute();
+      return rows.map((r) => ({ ts: r.ts, report: fromJson(r.report, {}) }));
     },
 
     async allTags(): Promise<{ tag: string; count: number }[]> {

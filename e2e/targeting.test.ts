@@ -1,0 +1,292 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { invokeSigningPayload } from '@hive/protocol';
+import { generateIdentity, HiveClient } from '@hive/sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocketServer } from 'ws';
+import { memTokens, simNode } from './fleet.js';
+import { cleanup, operator, runCli, startHub, type TestHub } from './helpers.js';
+
+describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () => {
+  let t: TestHub;
+  const nodes: Awaited<ReturnType<typeof simNode>>[] = [];
+  beforeAll(async () => {
+    t = await startHub({ overrides: { approvals: { rules: [{ command: 'system.run', require: false }] } } });
+    for (let i = 0; i < 22; i++) {
+      const slow = i === 5;
+      nodes.push(
+        await simNode(t.wsUrl, `web-${String(i).padStart(2, '0')}`, {
+          tags: i < 21 ? ['web'] : ['db'],
+          // web-05 never answers: its job must time out without holding up the others
+          ...(slow ? { handler: () => new Promise(() => {}) } : {}),
+        }),
+      );
+    }
+    // web-07 goes offline
+    const op = await operator(t);
+    await nodes[7]?.client.close();
+    await op.waitEvent('satellite:offline', (p) => p.id === nodes[7]?.id.deviceId);
+    await op.close();
+  });
+  afterAll(async () => {
+    await Promise.all(nodes.map((n) => n.client.close()));
+    await t.close();
+    cleanup(t.dataDir);
+  });
+
+  it('exec by tag over 21 satellites: per-target results and a summary; one offline, one timing out', async () => {
+    const res = await t.api('POST', '/api/v1/exec', { target: { tag: 'web' }, command: 'system.run', params: { argv: ['echo', 'hi'] }, timeout_ms: 1500 });
+    expect(res.status).toBe(200);
+    const { summary, results, batch_id } = res.body.data;
+    expect(summary).toMatchObject({ total: 21, succeeded: 19, offline: 1, timed_out: 1, failed: 0 });
+    const bySlug = Object.fromEntries(results.map((r: any) => [r.slug, r]));
+    expect(bySlug['web-07'].error.code).toBe('SATELLITE_OFFLINE');
+    expect(bySlug['web-05'].state).toBe('timed_out');
+    expect(bySlug['web-00']).toMatchObject({ state: 'succeeded', result: { stdout: 'hi\n' } });
+    expect(bySlug['web-21']).toBeUndefined();
+    const jobs = await t.api('GET', `/api/v1/commands?batch=${batch_id}&per_page=100`);
+    expect(jobs.body.pagination.total).toBe(21);
+  });
+
+  it('groups: explicit members plus tag members; exec on a group; list by tag', async () => {
+    const g = await t.api('POST', '/api/v1/groups', { name: 'mixed', members: ['web-21'], tags: [] });
+    expect(g.status).toBe(201);
+    await t.api('POST', '/api/v1/groups', { name: 'dbs', tags: ['db'] });
+    const dup = await t.api('POST', '/api/v1/groups', { name: 'dbs' });
+    expect(dup.body.error.code).toBe('CONFLICT');
+    const ex = await t.api('POST', '/api/v1/groups/dbs/exec', { command: 'system.info', params: {} });
+    expect(ex.body.data.summary).toMatchObject({ total: 1, succeeded: 1 });
+    const byTag = await t.api('GET', '/api/v1/satellites/by-tag/db');
+    expect(byTag.body.data.map((s: any) => s.slug)).toEqual(['web-21']);
+    const list = await t.api('POST', '/api/v1/exec', { target: { satellites: ['web-01', 'web-02'] }, command: 'system.info', params: {} });
+    expect(list.body.data.summary.total).toBe(2);
+    const none = await t.api('POST', '/api/v1/exec', { target: { tag: 'nothing' }, command: 'system.info', params: {} });
+    expect(none.status).toBe(404);
+  });
+
+  it('`hive exec tag:NAME` and `group:NAME` print per-target results; exit code reflects failures', async () => {
+    const env = { HIVE_URL: t.url, HIVE_API_KEY: t.adminKey };
+    const ok = await runCli(['exec', 'group:dbs', '--', 'echo', 'x'], env);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toContain('web-21');
+    expect(ok.stdout).toMatch(/1 succeeded/);
+    const mixed = await runCli(['exec', 'tag:web', '--timeout', '1000', '--json', '--', 'echo', 'y'], env);
+    expect(mixed.code).toBe(1);
+    expect(JSON.parse(mixed.stdout).summary.offline).toBe(1);
+  });
+
+  it('a job queued for an offline satellite runs exactly once when it reconnects; an expired one ends timed_out', async () => {
+    const node = nodes[7];
+    if (!node) throw new Error('no node');
+    const until = new Date(Date.now() + 60_000).toISOString();
+    const queued = await t.api('POST', `/api/v1/satellites/${node.id.deviceId}/exec`, {
+      command: 'system.run',
+      params: { argv: ['echo', 'later'] },
+      queue_until: until,
+    });
+    expect(queued.status).toBe(202);
+    expect(queued.body.data.state).toBe('queued');
+    const expiring = await t.api('POST', `/api/v1/satellites/${node.id.deviceId}/exec`, {
+      command: 'system.info',
+      params: {},
+      queue_until: new Date(Date.now() + 300).toISOString(),
+    });
+    const op = await operator(t);
+    await op.waitEvent('job:updated', (p) => p.id === expiring.body.data.id && p.state === 'timed_out');
+    let runs = 0;
+    const again = new HiveClient({
+      url: t.wsUrl,
+      role: 'node',
+      identity: node.id,
+      tokenStore: node.tokens.store,
+      client: { name: 'sim-node', version: '0', hostname: 'web-07', displayName: 'web-07' },
+      commands: ['system.info', 'system.run'],
+      onRequest: async () => {
+        runs++;
+        return { exitCode: 0, signal: null, stdout: 'later\n', stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
+      },
+    });
+    await again.start();
+    const done = await op.waitEvent('job:updated', (p) => p.id === queued.body.data.id && p.state === 'succeeded');
+    expect(done.state).toBe('succeeded');
+    // reconnecting again does not run it twice
+    await again.close();
+    const third = new HiveClient({ ...again.opts, onRequest: again.opts.onRequest });
+    await third.start();
+    expect((await third.request('ping')) as object).toHaveProperty('ts');
+    expect(runs).toBe(1);
+    await third.close();
+    await op.close();
+  });
+
+  it('the node sees its effective policy and claims on the hub; unclaimed commands are refused', async () => {
+    const sat = await t.api('GET', '/api/v1/satellites/web-00');
+    expect(sat.body.data.commands).toEqual(['system.info', 'system.run']);
+    expect(sat.body.data.approved_commands).toEqual(['system.info', 'system.run']);
+    const res = await t.api('POST', '/api/v1/satellites/web-00/exec', { command: 'power', params: { action: 'reboot' } });
+    expect(res.body.error.code).toBe('UNKNOWN_COMMAND');
+  });
+
+  it('new claims after pairing need an operator before the hub routes them', async () => {
+    const n = nodes[3];
+    if (!n) throw new Error('no node');
+    await n.client.close();
+    const op = await operator(t);
+    const c = new HiveClient({ ...n.client.opts, commands: ['system.info', 'system.run', 'process.list'] });
+    await c.start();
+    const claims = await op
+      .waitEvent('satellite:claims', (p) => p.id === n.id.deviceId, 5000)
+      .catch(async (e) => {
+        throw new Error(`${e.message}: ${JSON.stringify((await t.api('GET', `/api/v1/satellites/${n.id.deviceId}`)).body)}`);
+      });
+    expect(claims.pending).toEqual(['process.list']);
+    const refused = await t.api('POST', `/api/v1/satellites/${n.id.deviceId}/exec`, { command: 'process.list', params: {} });
+    expect(refused.body.error.code).toBe('CLAIM_NOT_APPROVED');
+    const ok = await t.api('POST', `/api/v1/satellites/${n.id.deviceId}/claims/approve`);
+    expect(ok.body.data.approved_commands).toContain('process.list');
+    expect(ok.body.data.pending_claims).toEqual([]);
+    await c.close();
+    await op.close();
+  });
+});
+
+describe('signed invokes: a node refuses anything its pinned hub key did not sign (stand-in malicious hub)', () => {
+  it('refuses unsigned, forged, misaddressed, stale and replayed invokes; runs a valid one', async () => {
+    const hubKey = generateIdentity();
+    const forger = generateIdentity();
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`;
+    const node = generateIdentity();
+    const ran: string[] = [];
+    const replies = new Map<string, any>();
+    let serverSide: import('ws').WebSocket | undefined;
+    const answered = new Map<string, (v: any) => void>();
+    wss.on('connection', (ws) => {
+      serverSide = ws;
+      ws.send(
+        JSON.stringify({ type: 'event', event: 'connect.challenge', seq: 1, payload: { nonce: 'n'.repeat(24), ts: Date.now(), protocol: { min: 1, max: 1 } } }),
+      );
+      ws.on('message', (d) => {
+        const f = JSON.parse(d.toString());
+        if (f.method === 'connect') {
+          ws.send(
+            JSON.stringify({
+              type: 'res',
+              id: f.id,
+              ok: true,
+              result: {
+                type: 'hello',
+                protocol: 1,
+                deviceId: node.deviceId,
+                slug: 'x',
+                role: 'node',
+                scopes: [],
+                heartbeatMs: 30000,
+                limits: {},
+                hubId: 'fake',
+                hubKey: hubKey.publicKey,
+              },
+            }),
+          );
+        } else if (f.type === 'res') {
+          replies.set(f.id, f);
+          answered.get(f.id)?.(f);
+        }
+      });
+    });
+    const tokens = memTokens();
+    const client = new HiveClient({
+      url,
+      role: 'node',
+      identity: node,
+      tokenStore: tokens.store,
+      client: { name: 'n', version: '0' },
+      onRequest: async (_m, p) => {
+        ran.push((p as { correlationId: string }).correlationId);
+        return { ok: true };
+      },
+    });
+    await client.start();
+    expect(tokens.m.get('hubKey')).toBe(hubKey.publicKey);
+    const { sign } = await import('node:crypto');
+    const send = (id: string, params: any) =>
+      new Promise<any>((resolve) => {
+        answered.set(id, resolve);
+        serverSide?.send(JSON.stringify({ type: 'req', id, method: 'invoke', params }));
+      });
+    const base = (corr: string, over: Record<string, unknown> = {}) => ({
+      command: 'system.info',
+      params: {},
+      correlationId: corr,
+      target: node.deviceId,
+      issuedAt: Date.now(),
+      deadline: Date.now() + 10_000,
+      ...over,
+    });
+    const signWith = (key: typeof hubKey, p: any) => ({ ...p, sig: sign(null, Buffer.from(invokeSigningPayload(p)), key.privateKey).toString('base64url') });
+    const unsigned = await send('i1', base('c1'));
+    expect(unsigned.error).toMatchObject({ code: 'PERMISSION_DENIED', details: { reason: 'unsigned' } });
+    const forged = await send('i2', signWith(forger, base('c2')));
+    expect(forged.error.details.reason).toBe('bad signature');
+    const tampered = { ...signWith(hubKey, base('c3')), command: 'power' };
+    expect((await send('i3', tampered)).error.details.reason).toBe('bad signature');
+    const other = await send('i4', signWith(hubKey, base('c4', { target: 'someone-else' })));
+    expect(other.error.details.reason).toBe('addressed to another device');
+    const stale = await send('i5', signWith(hubKey, base('c5', { issuedAt: Date.now() - 10 * 60_000 })));
+    expect(stale.error.details.reason).toBe('stale');
+    const good = signWith(hubKey, base('c6'));
+    expect((await send('i6', good)).ok).toBe(true);
+    const replay = await send('i7', good);
+    expect(replay.error.details.reason).toBe('replayed');
+    expect(ran).toEqual(['c6']);
+    await client.close();
+    wss.close();
+    http.close();
+  });
+
+  it('a hub presenting a different key than the pinned one is refused', async () => {
+    const http = createServer();
+    const wss = new WebSocketServer({ server: http });
+    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`;
+    const impostor = generateIdentity();
+    wss.on('connection', (ws) => {
+      ws.send(
+        JSON.stringify({ type: 'event', event: 'connect.challenge', seq: 1, payload: { nonce: 'n'.repeat(24), ts: Date.now(), protocol: { min: 1, max: 1 } } }),
+      );
+      ws.on('message', (d) => {
+        const f = JSON.parse(d.toString());
+        if (f.method === 'connect')
+          ws.send(
+            JSON.stringify({
+              type: 'res',
+              id: f.id,
+              ok: true,
+              result: {
+                type: 'hello',
+                protocol: 1,
+                deviceId: 'd',
+                slug: 'x',
+                role: 'node',
+                scopes: [],
+                heartbeatMs: 30000,
+                limits: {},
+                hubId: 'fake',
+                hubKey: impostor.publicKey,
+              },
+            }),
+          );
+      });
+    });
+    const tokens = memTokens();
+    tokens.m.set('hubKey', generateIdentity().publicKey);
+    const client = new HiveClient({ url, role: 'node', identity: generateIdentity(), tokenStore: tokens.store, client: { name: 'n', version: '0' } });
+    const err = await client.start().catch((e) => e);
+    expect(err.code).toBe('AUTH_INVALID');
+    expect(err.message).toMatch(/pinned/);
+    wss.close();
+    http.close();
+  });
+});
