@@ -121,4 +121,59 @@ describe('central approvals (real hub, SDK nodes)', () => {
     const late = await t.api('POST', `/api/v1/approvals/${res.body.data.approval_id}/approve`);
     expect(late.body.error.code, JSON.stringify(late.body)).toBe('ALREADY_RESOLVED');
   });
+
+  it('a fix proposed by logs.analyze runs only as a separate, approved job', async () => {
+    const t = await startHub();
+    hubs.push(t);
+    closers.push(async () => cleanup(t.dataDir));
+    const ran: string[] = [];
+    const node = await simNode(t.wsUrl, 'web-fix', {
+      commands: ['logs.analyze', 'system.run'],
+      handler: async (_m, p) => {
+        const inv = p as { command: string; params: { argv?: string[] } };
+        if (inv.command === 'logs.analyze') {
+          return {
+            source: 'file',
+            scanned: 10,
+            findings: [
+              {
+                rule: 'service-failed',
+                category: 'service',
+                severity: 'error',
+                suggestion: 'restart nginx',
+                count: 1,
+                samples: ['nginx.service failed'],
+                proposedFix: {
+                  kind: 'fix',
+                  command: 'system.run',
+                  params: { argv: ['systemctl', 'restart', 'nginx'] },
+                  description: 'restart',
+                  allowedByLocalPolicy: true,
+                },
+              },
+            ],
+            summary: { total: 1, bySeverity: { error: 1 }, byCategory: { service: 1 } },
+          };
+        }
+        ran.push((inv.params.argv ?? []).join(' '));
+        return { exitCode: 0, signal: null, stdout: '', stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
+      },
+    });
+    closers.push(() => node.client.close());
+    const analysis = await t.api('POST', '/api/v1/satellites/web-fix/exec', { command: 'logs.analyze', params: { source: 'file', path: '/var/log/x.log' } });
+    expect(analysis.status, JSON.stringify(analysis.body)).toBe(200);
+    const fix = await t.api('POST', `/api/v1/commands/${analysis.body.data.id}/fixes/0`);
+    expect(fix.status).toBe(202);
+    expect(fix.body.data).toMatchObject({ state: 'pending_approval', source: 'auto_fix', command: 'system.run' });
+    const apr = await t.api('GET', `/api/v1/approvals/${fix.body.data.approval_id}`);
+    expect(apr.body.data.reason).toBe('proposed fix from log analysis');
+    expect(ran).toEqual([]);
+    const op = await operator(t);
+    closers.push(() => op.close());
+    await t.api('POST', `/api/v1/approvals/${fix.body.data.approval_id}/approve`);
+    await op.waitEvent('job:updated', (p) => p.id === fix.body.data.id && p.state === 'succeeded');
+    expect(ran).toEqual(['systemctl restart nginx']);
+    const none = await t.api('POST', `/api/v1/commands/${analysis.body.data.id}/fixes/5`);
+    expect(none.status).toBe(404);
+  });
 });

@@ -121,6 +121,10 @@ printf '{"ok":true,"data":{"user_created":true,"username":"%s","argc":%d}}\\n' "
     expect(sat.commands).not.toContain('power');
     const lockedSat = (await t.api('GET', `/api/v1/satellites/${lockedId}`)).body.data;
     expect([...lockedSat.commands].sort()).toEqual(['process.list', 'service.status', 'system.health', 'system.info', 'system.metrics']);
+    // the effective local policy is readable on the hub, as the node reported it
+    expect(sat.policy.switches).toMatchObject({ allow_file_write: true, allow_power: false });
+    expect(lockedSat.policy.switches).toMatchObject({ allow_bash: false, allow_file_read: false, allow_logs: false });
+    expect(sat.policy.system_run.allow).toEqual(expect.arrayContaining(['echo']));
   });
 
   it('system.health, system.metrics, process.list return typed facts', async () => {

@@ -46,6 +46,14 @@ describe('exec through the hub to a real agent process', () => {
     expect(audit.body.data[0].source_ip).toMatch(/127\.0\.0\.1/);
   });
 
+  it('relays the output of a running program to operators as job:output events', async () => {
+    const op = await operator(t);
+    const res = await t.api('POST', `/api/v1/satellites/${satId}/exec`, { command: 'system.run', params: { argv: ['echo', 'streamed'] }, async: true });
+    const out = await op.waitEvent('job:output', (p) => p.correlation_id === res.body.data.correlation_id);
+    expect(out).toMatchObject({ stream: 'stdout', data: 'streamed\n', satellite_id: satId });
+    await op.close();
+  });
+
   it('system.info returns typed facts', async () => {
     const res = await t.api('POST', `/api/v1/satellites/${satId}/exec`, { command: 'system.info', params: {} });
     expect(res.status).toBe(200);

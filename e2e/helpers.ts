@@ -27,13 +27,8 @@ export interface TestHub {
   api<T = any>(method: string, p: string, body?: unknown, key?: string): Promise<{ status: number; body: T }>;
 }
 
-type Overrides = {
-  pairing?: Partial<NonNullable<HubConfigInput['pairing']>>;
-  limits?: Partial<NonNullable<HubConfigInput['limits']>>;
-  agents?: Partial<NonNullable<HubConfigInput['agents']>>;
-  database?: NonNullable<HubConfigInput['database']>;
-  approvals?: NonNullable<HubConfigInput['approvals']>;
-};
+/** Any top-level server.yaml sections (pairing, limits, agents, database, approvals, vault, tasks, chat, …). */
+type Overrides = { [K in keyof HubConfigInput]?: NonNullable<HubConfigInput[K]> };
 
 /** A real hub on an ephemeral port with a real SQLite file; logs are captured for secret checks. */
 export async function startHub(
@@ -43,16 +38,8 @@ export async function startHub(
   const adminKey = opts.adminKey ?? mintToken('hive').token;
   const file = path.join(dataDir, 'server.yaml');
   const o = opts.overrides ?? {};
-  writeFileSync(
-    file,
-    JSON.stringify({
-      ...(o.pairing ? { pairing: o.pairing } : {}),
-      ...(o.limits ? { limits: o.limits } : {}),
-      ...(o.agents ? { agents: o.agents } : {}),
-      ...(o.database ? { database: o.database } : {}),
-      ...(o.approvals ? { approvals: o.approvals } : {}),
-    }),
-  );
+  writeFileSync(file, JSON.stringify(o));
+
   const config = loadConfig({ file, env: { ADMIN_API_KEY: adminKey }, overrides: { port: opts.port ?? 0, dataDir, host: '127.0.0.1' } });
   const logs: string[] = [];
   const logger = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
@@ -64,7 +51,14 @@ export async function startHub(
       headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
     });
-    return { status: res.status, body: (await res.json()) as any };
+    const text = await res.text();
+    let parsed: any;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { raw: text }; // e.g. an SSE stream
+    }
+    return { status: res.status, body: parsed };
   };
   return { hub, url, wsUrl: `${url.replace('http', 'ws')}/ws`, port, adminKey, dataDir, logs, close: () => hub.close(), api };
 }

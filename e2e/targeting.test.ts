@@ -119,6 +119,31 @@ describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () =
     await op.close();
   });
 
+  it('streams partial output of a running job to operators as job:output', async () => {
+    let release: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const n = await simNode(t.wsUrl, 'streamer', {
+      handler: async (_m, _p, ctx) => {
+        ctx.output('stdout', 'step 1\n');
+        await gate;
+        ctx.output('stdout', 'step 2\n');
+        return { exitCode: 0, signal: null, stdout: 'step 1\nstep 2\n', stderr: '', stdoutTruncated: false, stderrTruncated: false, durationMs: 1 };
+      },
+    });
+    const op = await operator(t);
+    const job = await t.api('POST', '/api/v1/satellites/streamer/exec', { command: 'system.run', params: { argv: ['echo', 'x'] }, async: true });
+    const first = await op.waitEvent('job:output', (p) => p.correlation_id === job.body.data.correlation_id);
+    expect(first).toMatchObject({ stream: 'stdout', data: 'step 1\n', satellite_id: n.id.deviceId });
+    release();
+    const second = await op.waitEvent('job:output', (p) => p.correlation_id === job.body.data.correlation_id && p.data === 'step 2\n');
+    expect(second.stream).toBe('stdout');
+    await op.waitEvent('job:updated', (p) => p.id === job.body.data.id && p.state === 'succeeded');
+    await n.client.close();
+    await op.close();
+  });
+
   it('the node sees its effective policy and claims on the hub; unclaimed commands are refused', async () => {
     const sat = await t.api('GET', '/api/v1/satellites/web-00');
     expect(sat.body.data.commands).toEqual(['system.info', 'system.run']);

@@ -42,7 +42,7 @@ export async function handleInvoke(ctx: CommandContext, method: string, raw: unk
   if (Date.now() > deadline) throw new HiveError('TIMEOUT', 'Command deadline already passed; refusing to start');
   const started = Date.now();
   try {
-    const result = await runCommand(ctx, command, params, { signal: req.signal, deadline, correlationId });
+    const result = await runCommand(ctx, command, params, { signal: req.signal, deadline, correlationId, output: req.output });
     ctx.log('debug', 'command ran', { command, correlationId, ms: Date.now() - started });
     return result;
   } catch (err) {

@@ -35,6 +35,11 @@ export const INVOKE_SKEW_MS = 120_000;
 export interface RequestContext {
   /** Aborted when the connection drops while the request is being handled. */
   signal: AbortSignal;
+  /**
+   * Streams partial output of a running invoke to the hub (`invoke.output` events), which relays
+   * it to operators as `job:output`. Coalesce: each call is one frame under the message rate limit.
+   */
+  output(stream: 'stdout' | 'stderr', data: string): void;
 }
 
 export type RequestHandler = (method: string, params: unknown, ctx: RequestContext) => Promise<unknown>;
@@ -58,6 +63,8 @@ export interface HiveClientOptions {
   requestTimeoutMs?: number;
   /** Handles requests the hub sends to this client (e.g. `invoke` for nodes). */
   onRequest?: RequestHandler;
+  /** The node's effective local policy, reported at connect so operators see it on the hub. */
+  policy?: Record<string, unknown>;
   /** Protocol versions offered (default: what this build speaks). */
   protocol?: { min: number; max: number };
   /** Extra options for the ws client (e.g. localAddress, TLS options). */
@@ -94,6 +101,7 @@ export class HiveClient extends EventEmitter {
   /** Correlation ids already accepted, kept until their deadline passes (replay protection). */
   private readonly seen = new Map<string, number>();
   private hubKey: string | undefined;
+  private outSeq = 0;
   private nextDelayOverride: number | undefined;
   /** Set when a handshake error's hint already decided what to do after the close. */
   private decided = false;
@@ -231,6 +239,7 @@ export class HiveClient extends EventEmitter {
       caps: this.opts.caps ?? [],
       commands: this.opts.commands ?? [],
       ...(this.opts.tags ? { tags: this.opts.tags } : {}),
+      ...(this.opts.policy ? { policy: this.opts.policy } : {}),
     };
     if (this.opts.identity) params.device = signConnect(this.opts.identity, challenge.data.nonce, role, scopes);
     try {
@@ -316,7 +325,16 @@ export class HiveClient extends EventEmitter {
     this.inflight.set(frame.id, ac);
     if (correlationId) this.running.set(correlationId, ac);
     try {
-      const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal });
+      const output = (stream: 'stdout' | 'stderr', data: string) => {
+        if (!correlationId || ws.readyState !== WebSocket.OPEN || data.length === 0) return;
+        // Chunks stay well under the frame limit.
+        for (let i = 0; i < data.length; i += 32_768) {
+          ws.send(
+            JSON.stringify({ type: 'event', event: 'invoke.output', seq: ++this.outSeq, payload: { correlationId, stream, data: data.slice(i, i + 32_768) } }),
+          );
+        }
+      };
+      const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal, output });
       const body = JSON.stringify({ type: 'res', id: frame.id, ok: true, result });
       const max = this.hello?.limits.maxFrameBytes;
       if (max && Buffer.byteLength(body) > max) {

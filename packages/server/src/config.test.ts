@@ -18,7 +18,9 @@ describe('config', () => {
     expect(c.pairing.auto_approve_loopback).toBe(true);
   });
 
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the test is about ${ENV} substitution
   it('file < env < flags, with ${ENV} substitution and durations', () => {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a YAML file with an ${ENV} reference
     const f = file('server:\n  port: 9000\nauth:\n  admin_api_key: "${MY_KEY}"\nagents:\n  heartbeat_interval: 15s\n  token_expiration: 30d\n');
     const c = loadConfig({ file: f, env: { MY_KEY: 'k', HIVE_PORT: '9100' } });
     expect(c.server.port).toBe(9100);
@@ -26,7 +28,7 @@ describe('config', () => {
     expect(c.agents.heartbeat_interval).toBe(15_000);
     expect(c.agents.token_expiration).toBe(30 * 86_400_000);
     expect(loadConfig({ file: f, env: { HIVE_PORT: '9100' }, overrides: { port: 1234 } }).server.port).toBe(1234);
-    // an unset ${VAR} falls back to the default instead of an empty string
+    // an unset variable falls back to the default instead of an empty string
     expect(loadConfig({ file: f, env: {} }).auth.admin_api_key).toBeUndefined();
   });
 

@@ -30,6 +30,8 @@ export interface InvokeContext {
   signal?: AbortSignal | undefined;
   deadline?: number | undefined;
   correlationId?: string | undefined;
+  /** Streams partial output to the hub (relayed to operators as job:output). */
+  output?: ((stream: 'stdout' | 'stderr', data: string) => void) | undefined;
 }
 
 type Handlers = { [C in NodeCommandName]: (p: NodeCommandParams<C>, ctx: CommandContext, inv: InvokeContext) => unknown };
@@ -54,7 +56,7 @@ const handlers: Handlers = {
     ctx.log('warn', 'power action scheduled', { action: r.action, at: r.scheduledAt, reason: p.reason });
     return r;
   },
-  'system.run': (p, ctx, inv) => systemRun(p, ctx.policy.config, inv.signal),
+  'system.run': (p, ctx, inv) => systemRun(p, ctx.policy.config, inv.signal, inv.output),
 };
 
 /**

@@ -24,7 +24,12 @@ export function matchAllow(argv: readonly string[], allow: readonly string[]): s
  * program is allowlisted; the program must match the local allowlist whatever the hub asked;
  * minimal environment; output capped; the whole process group is killed on timeout.
  */
-export async function systemRun(params: SystemRunParams, cfg: AgentConfig, signal?: AbortSignal): Promise<SystemRunResult> {
+export async function systemRun(
+  params: SystemRunParams,
+  cfg: AgentConfig,
+  signal?: AbortSignal,
+  onOutput?: (stream: 'stdout' | 'stderr', data: string) => void,
+): Promise<SystemRunResult> {
   const run = cfg.system_run;
   if (!cfg.policy.allow_bash || !run.enabled) throw new HiveError('PERMISSION_DENIED', 'system.run is disabled on this satellite');
   const argv = params.argv;
@@ -40,7 +45,14 @@ export async function systemRun(params: SystemRunParams, cfg: AgentConfig, signa
   const program = findProgram(name);
   if (!program) throw new HiveError('INVALID_PARAMETERS', `Program ${name} not found in ${SAFE_PATH.join(':')}`);
   const timeoutMs = Math.min(params.timeoutMs ?? run.default_timeout_ms, run.max_timeout_ms);
-  const r = await runProgram(program, argv.slice(1), { timeoutMs, maxOutputBytes: run.max_output_bytes, signal, stdin: params.stdin, cwd: params.cwd });
+  const r = await runProgram(program, argv.slice(1), {
+    timeoutMs,
+    maxOutputBytes: run.max_output_bytes,
+    signal,
+    stdin: params.stdin,
+    cwd: params.cwd,
+    onOutput,
+  });
   if (r.timedOut) {
     throw new HiveError('TIMEOUT', `${name} did not finish within ${timeoutMs} ms and was killed`, {
       stdout: r.stdout.slice(-4096),

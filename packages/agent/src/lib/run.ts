@@ -36,6 +36,8 @@ export interface RunOptions {
   stdin?: string | undefined;
   env?: Record<string, string> | undefined;
   cwd?: string | undefined;
+  /** Live output (already within the cap), coalesced to at most one call per stream every 200 ms. */
+  onOutput?: ((stream: 'stdout' | 'stderr', data: string) => void) | undefined;
 }
 
 export interface RunResult {
@@ -76,6 +78,22 @@ export function runProgram(program: string, args: readonly string[], opts: RunOp
       if (part.length < chunk.length) out.trunc[which] = true;
       out[which].push(part);
       out.n[which] += part.length;
+      if (opts.onOutput) {
+        live[which].push(part);
+        flushTimer ??= setTimeout(flush, 200);
+      }
+    };
+    // Streamed output is batched so a chatty program does not flood the hub connection.
+    const live = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    let flushTimer: NodeJS.Timeout | undefined;
+    const flush = () => {
+      flushTimer = undefined;
+      for (const which of ['stdout', 'stderr'] as const) {
+        if (live[which].length === 0) continue;
+        const data = Buffer.concat(live[which]).toString('utf8');
+        live[which] = [];
+        opts.onOutput?.(which, data);
+      }
     };
     child.stdout.on('data', collect('stdout'));
     child.stderr.on('data', collect('stderr'));
@@ -103,6 +121,8 @@ export function runProgram(program: string, args: readonly string[], opts: RunOp
     });
     child.on('close', (code, sig) => {
       clearTimeout(timer);
+      if (flushTimer) clearTimeout(flushTimer);
+      flush();
       opts.signal?.removeEventListener('abort', onAbort);
       resolve({
         exitCode: code,

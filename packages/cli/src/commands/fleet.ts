@@ -271,6 +271,13 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
       process.stdout.write(`${JSON.stringify(res.data, null, 2)}\n`);
     });
   jobs
+    .command('fix <job> <index>')
+    .description('Run the fix proposed by finding <index> of a logs.analyze job (always waits for approval)')
+    .action(async (job: string, index: string, _o: unknown, cmd: Command) => {
+      const res = await api<{ id: string; state: string; approval_id: string | null }>(authed(cmd), 'POST', `/api/v1/commands/${enc(job)}/fixes/${enc(index)}`);
+      process.stdout.write(`${res.data.id}: ${res.data.state}${res.data.approval_id ? ` (approval ${res.data.approval_id})` : ''}\n`);
+    });
+  jobs
     .command('cancel <id>')
     .description('Cancel a queued, pending or running job')
     .action(async (id: string, _o: unknown, cmd: Command) => {

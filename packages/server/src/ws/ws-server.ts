@@ -21,6 +21,7 @@ import {
 } from '@hive/protocol';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
+import { z } from 'zod';
 import type { Bus, NodeLink } from '../bus/bus.js';
 import type { AuditService } from '../features/audit/audit-service.js';
 import type { Authenticated, DevicesService } from '../features/devices/devices-service.js';
@@ -51,6 +52,8 @@ interface PendingInvoke {
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/agent', '/ws/ui']);
+
+const InvokeOutput = z.object({ correlationId: z.string().min(1).max(64), stream: z.enum(['stdout', 'stderr']), data: z.string().max(64 * 1024) });
 
 function closeCodeFor(code: ErrorCode): number {
   switch (code) {
@@ -112,6 +115,8 @@ export function createWsServer(deps: WsDeps) {
     missed = 0;
     nextInvoke = 1;
     readonly invokes = new Map<string, PendingInvoke>();
+    /** Correlation ids of invokes running on this node (their output may be relayed). */
+    readonly outputs = new Set<string>();
     handshakeTimer: NodeJS.Timeout | undefined;
     cancelPairing: (() => void) | undefined;
     /** Counted as a live node/operator (so the close must undo it). */
@@ -154,7 +159,8 @@ export function createWsServer(deps: WsDeps) {
     invoke(params: InvokeParams, timeoutMs: number): Promise<unknown> {
       if (!this.registered || this.state === 'closed') return Promise.reject(new HiveError('SATELLITE_OFFLINE', 'Satellite is not connected'));
       const id = `h${this.nextInvoke++}`;
-      return new Promise((resolve, reject) => {
+      this.outputs.add(params.correlationId);
+      const done = new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           this.invokes.delete(id);
           reject(new HiveError('COMMAND_TIMEOUT', `No result within ${timeoutMs} ms`));
@@ -162,6 +168,7 @@ export function createWsServer(deps: WsDeps) {
         this.invokes.set(id, { resolve, reject, timer });
         this.send({ type: 'req', id, method: 'invoke', params });
       });
+      return done.finally(() => this.outputs.delete(params.correlationId));
     }
 
     cancel(correlationId: string): void {
@@ -263,6 +270,16 @@ export function createWsServer(deps: WsDeps) {
       return;
     }
     if (frame.type === 'event') {
+      if (frame.event === 'invoke.output' && conn.auth?.role === 'node' && conn.registered) {
+        const out = InvokeOutput.safeParse(frame.payload);
+        // Only output for a command this hub sent to this node is relayed.
+        if (out.success && conn.outputs.has(out.data.correlationId)) {
+          bus.publish('job:output', { correlation_id: out.data.correlationId, satellite_id: conn.auth.deviceId, stream: out.data.stream, data: out.data.data });
+          return;
+        }
+        conn.error(undefined, { code: 'BAD_FRAME', message: 'invoke.output for no running command' });
+        return;
+      }
       conn.error(undefined, { code: 'UNKNOWN_METHOD', message: `Unknown client event ${frame.event}` });
       return;
     }

@@ -73,6 +73,9 @@ function sse(reply: FastifyReply, extra: Record<string, string> = {}): { write(d
   };
 }
 
+/** Header-safe (a model name is client input and may hold any character). */
+const routeHeader = (rule: string, model: string): string => `${rule}; ${model}`.replace(/[^\x20-\x7e]/g, '?');
+
 const errorBody = (err: unknown) => (err instanceof HiveError ? err.toWire() : { code: 'INTERNAL_ERROR' as const, message: 'Unexpected server error' });
 
 /** POST /api/v1/chat (Hive envelope) and the OpenAI-compatible /v1/chat/completions and /v1/models. */
@@ -151,7 +154,7 @@ export function registerChatRoutes(app: HiveApp, chat: ChatService): void {
       const created = Math.floor(Date.now() / 1000);
       if (!b.stream) {
         const r = await chat.chat(p, request);
-        reply.header('x-hive-route', `${r.route.rule}; ${r.model}`);
+        reply.header('x-hive-route', routeHeader(r.route.rule, r.model));
         return {
           id,
           object: 'chat.completion',
@@ -163,7 +166,7 @@ export function registerChatRoutes(app: HiveApp, chat: ChatService): void {
         };
       }
       const s: ChatStream = await chat.stream(p, request);
-      const out = sse(reply, { 'x-hive-route': `${s.route.rule}; ${s.model}` });
+      const out = sse(reply, { 'x-hive-route': routeHeader(s.route.rule, s.model) });
       const chunk = (delta: Record<string, unknown>, finish: string | null, extra: Record<string, unknown> = {}) => ({
         id,
         object: 'chat.completion.chunk',

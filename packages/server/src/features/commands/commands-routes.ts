@@ -67,6 +67,12 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
     handler: async (req) => ok(await commands.get(req.principal, req.params.id)),
   });
 
+  app.post('/api/v1/commands/:id/fixes/:index', {
+    config: { scope: 'operator.write' },
+    schema: { params: z.object({ id: Ref, index: z.coerce.number().int().min(0).max(1000) }) },
+    handler: async (req, reply) => reply.status(202).send(ok(await commands.applyFix({ ...req.principal, ip: req.ip }, req.params.id, req.params.index))),
+  });
+
   app.post('/api/v1/commands/:id/cancel', {
     config: { scope: 'operator.write' },
     schema: { params: z.object({ id: Ref }) },

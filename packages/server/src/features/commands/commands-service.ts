@@ -481,6 +481,23 @@ export const commandsServiceFactory = ({
     },
     execMany,
 
+    /**
+     * Runs a fix proposed by a finished `logs.analyze` job as its own job. Proposed fixes come
+     * from log text, so they always wait for a person's approval (source `auto_fix`).
+     */
+    async applyFix(p: Principal, jobId: string, index: number): Promise<JobView> {
+      requireScope(p, 'operator.write');
+      const job = await store.get(jobId);
+      if (!job) throw new HiveError('NOT_FOUND', `Job ${jobId} not found`);
+      if (job.command !== 'logs.analyze' || job.state !== 'succeeded')
+        throw new HiveError('INVALID_PARAMETERS', 'Only a succeeded logs.analyze job has proposed fixes');
+      const findings =
+        (JSON.parse(job.result ?? '{}') as { findings?: { proposedFix?: { command: string; params: Record<string, unknown> } | null }[] }).findings ?? [];
+      const fix = findings[index]?.proposedFix;
+      if (!fix) throw new HiveError('NOT_FOUND', `Finding ${index} of job ${job.id} has no proposed fix`);
+      return execOne(p, { satellite: job.satellite_id, command: fix.command, params: fix.params, source: 'auto_fix', async: true });
+    },
+
     async cancel(p: Principal, id: string): Promise<JobView> {
       requireScope(p, 'operator.write');
       const job = await store.get(id);
