@@ -28,6 +28,7 @@ import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
 import { openStore } from './store/db.js';
 import { wireAi } from './wiring/ai.js';
+import { wireMcp } from './wiring/mcp.js';
 import { createWsServer } from './ws/ws-server.js';
 
 export const HUB_VERSION = '0.1.0';
@@ -41,6 +42,19 @@ export interface BuildOptions {
   manualSchedules?: boolean;
 }
 
+export interface HubServices {
+  devices: ReturnType<typeof devicesServiceFactory>;
+  commands: ReturnType<typeof commandsServiceFactory>;
+  audit: ReturnType<typeof auditServiceFactory>;
+  auth: ReturnType<typeof authServiceFactory>;
+  approvals: ReturnType<typeof approvalsServiceFactory>;
+  groups: ReturnType<typeof groupsServiceFactory>;
+  schedules: ReturnType<typeof schedulesServiceFactory>;
+  vault: Awaited<ReturnType<typeof wireAi>>['services']['vault'];
+  tasks: Awaited<ReturnType<typeof wireAi>>['services']['tasks'];
+  chat: Awaited<ReturnType<typeof wireAi>>['services']['chat'];
+}
+
 export interface Hub {
   config: HubConfig;
   /** Plaintext admin key when it was generated on this start (show it once). */
@@ -49,15 +63,7 @@ export interface Hub {
   consoleKey: string;
   listen(): Promise<{ url: string; port: number }>;
   close(): Promise<void>;
-  services: {
-    schedules: ReturnType<typeof schedulesServiceFactory>;
-    approvals: ReturnType<typeof approvalsServiceFactory>;
-    groups: ReturnType<typeof groupsServiceFactory>;
-    devices: ReturnType<typeof devicesServiceFactory>;
-    commands: ReturnType<typeof commandsServiceFactory>;
-    audit: ReturnType<typeof auditServiceFactory>;
-    auth: ReturnType<typeof authServiceFactory>;
-  };
+  services: HubServices;
   app: ReturnType<typeof createApp>;
 }
 
@@ -178,6 +184,8 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerSchedulesRoutes(app, schedules);
   registerAuditRoutes(app, audit);
   const ai = await wireAi({ app, db, config, audit, auth, bus, logger });
+  const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, ...ai.services };
+  const mcp = await wireMcp({ app, config, logger, services });
   const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
   app.get('/', { config: { scope: 'public' } }, async (_req, reply) =>
     reply.type('text/html; charset=utf-8').header('cache-control', 'no-store').send(statusPage),
@@ -208,7 +216,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     generatedAdminKey,
     consoleKey,
     app,
-    services: { devices, commands, audit, auth, approvals, groups, schedules },
+    services,
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address() as AddressInfo;
@@ -230,6 +238,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
         const grace = setTimeout(() => app.server.closeAllConnections(), 3000);
         await httpClosed;
         clearTimeout(grace);
+        await mcp.close();
         await ai.close();
         audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'hub.stopped', details: { hub_id: hubId }, result: 'success' });
         await audit.close();

@@ -25,7 +25,7 @@ export interface AiWiringDeps {
 }
 
 /** Vault, task spawner and chat router: services and routes. Returns what shutdown must stop. */
-export async function wireAi({ app, db, config, audit, bus, logger }: AiWiringDeps): Promise<{ close(): Promise<void> }> {
+export async function wireAi({ app, db, config, audit, bus, logger }: AiWiringDeps) {
   const vault = vaultServiceFactory({ db, audit, logger: logger.child({ svc: 'vault' }), config: config.vault });
   const tasks = tasksServiceFactory({
     store: tasksStoreFactory({ db }),
@@ -47,6 +47,7 @@ export async function wireAi({ app, db, config, audit, bus, logger }: AiWiringDe
   registerChatRoutes(app, chat);
 
   return {
+    services: { vault, tasks, chat },
     async close() {
       const ended = await tasks.shutdown();
       if (ended) logger.warn({ tasks: ended }, 'tasks ended by shutdown');
