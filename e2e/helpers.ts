@@ -175,22 +175,23 @@ export function spawnAgent(hubWsUrl: string, stateDir: string, extra: string[] =
   };
 }
 
-/** Runs the `hive` CLI to completion. */
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** Runs the `hive` CLI to completion; `stdin` (when given) is written to it, else stdin is closed. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const p = spawn(process.execPath, [HIVE_BIN, ...args], {
       env: { ...process.env, XDG_CONFIG_HOME: tempDir('hive-cli-'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
-    p.stdout.on('data', (d) => {
+    p.stdout?.on('data', (d) => {
       stdout += d;
     });
-    p.stderr.on('data', (d) => {
+    p.stderr?.on('data', (d) => {
       stderr += d;
     });
     p.on('exit', (code) => resolve({ code, stdout, stderr }));
+    if (stdin !== undefined) p.stdin?.end(stdin);
   });
 }
 

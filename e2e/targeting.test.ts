@@ -175,55 +175,56 @@ describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () =
   });
 });
 
+/** A stand-in (malicious) hub: challenge, then `hello` presenting `hubKey`; every other frame goes to `onFrame`. */
+async function standInHub(hubKey: string, onFrame: (f: any) => void = () => {}) {
+  const http = createServer();
+  const wss = new WebSocketServer({ server: http });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  let socket: import('ws').WebSocket | undefined;
+  wss.on('connection', (ws) => {
+    socket = ws;
+    ws.send(
+      JSON.stringify({ type: 'event', event: 'connect.challenge', seq: 1, payload: { nonce: 'n'.repeat(24), ts: Date.now(), protocol: { min: 1, max: 1 } } }),
+    );
+    ws.on('message', (d) => {
+      const f = JSON.parse(d.toString());
+      if (f.method !== 'connect') return onFrame(f);
+      const hello = {
+        type: 'hello',
+        protocol: 1,
+        deviceId: 'd',
+        slug: 'x',
+        role: 'node',
+        scopes: [],
+        heartbeatMs: 30000,
+        limits: {},
+        hubId: 'stand-in',
+        hubKey,
+      };
+      ws.send(JSON.stringify({ type: 'res', id: f.id, ok: true, result: hello }));
+    });
+  });
+  return {
+    url: `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`,
+    send: (frame: unknown) => socket?.send(JSON.stringify(frame)),
+    close() {
+      wss.close();
+      http.close();
+    },
+  };
+}
+
 describe('signed invokes: a node refuses anything its pinned hub key did not sign (stand-in malicious hub)', () => {
   it('refuses unsigned, forged, misaddressed, stale and replayed invokes; runs a valid one', async () => {
     const hubKey = generateIdentity();
     const forger = generateIdentity();
-    const http = createServer();
-    const wss = new WebSocketServer({ server: http });
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`;
     const node = generateIdentity();
-    const ran: string[] = [];
-    const replies = new Map<string, any>();
-    let serverSide: import('ws').WebSocket | undefined;
     const answered = new Map<string, (v: any) => void>();
-    wss.on('connection', (ws) => {
-      serverSide = ws;
-      ws.send(
-        JSON.stringify({ type: 'event', event: 'connect.challenge', seq: 1, payload: { nonce: 'n'.repeat(24), ts: Date.now(), protocol: { min: 1, max: 1 } } }),
-      );
-      ws.on('message', (d) => {
-        const f = JSON.parse(d.toString());
-        if (f.method === 'connect') {
-          ws.send(
-            JSON.stringify({
-              type: 'res',
-              id: f.id,
-              ok: true,
-              result: {
-                type: 'hello',
-                protocol: 1,
-                deviceId: node.deviceId,
-                slug: 'x',
-                role: 'node',
-                scopes: [],
-                heartbeatMs: 30000,
-                limits: {},
-                hubId: 'fake',
-                hubKey: hubKey.publicKey,
-              },
-            }),
-          );
-        } else if (f.type === 'res') {
-          replies.set(f.id, f);
-          answered.get(f.id)?.(f);
-        }
-      });
-    });
+    const hub = await standInHub(hubKey.publicKey, (f) => f.type === 'res' && answered.get(f.id)?.(f));
+    const ran: string[] = [];
     const tokens = memTokens();
     const client = new HiveClient({
-      url,
+      url: hub.url,
       role: 'node',
       identity: node,
       tokenStore: tokens.store,
@@ -239,7 +240,7 @@ describe('signed invokes: a node refuses anything its pinned hub key did not sig
     const send = (id: string, params: any) =>
       new Promise<any>((resolve) => {
         answered.set(id, resolve);
-        serverSide?.send(JSON.stringify({ type: 'req', id, method: 'invoke', params }));
+        hub.send({ type: 'req', id, method: 'invoke', params });
       });
     const base = (corr: string, over: Record<string, unknown> = {}) => ({
       command: 'system.info',
@@ -267,51 +268,17 @@ describe('signed invokes: a node refuses anything its pinned hub key did not sig
     expect(replay.error.details.reason).toBe('replayed');
     expect(ran).toEqual(['c6']);
     await client.close();
-    wss.close();
-    http.close();
+    hub.close();
   });
 
   it('a hub presenting a different key than the pinned one is refused', async () => {
-    const http = createServer();
-    const wss = new WebSocketServer({ server: http });
-    await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-    const url = `ws://127.0.0.1:${(http.address() as AddressInfo).port}/ws`;
-    const impostor = generateIdentity();
-    wss.on('connection', (ws) => {
-      ws.send(
-        JSON.stringify({ type: 'event', event: 'connect.challenge', seq: 1, payload: { nonce: 'n'.repeat(24), ts: Date.now(), protocol: { min: 1, max: 1 } } }),
-      );
-      ws.on('message', (d) => {
-        const f = JSON.parse(d.toString());
-        if (f.method === 'connect')
-          ws.send(
-            JSON.stringify({
-              type: 'res',
-              id: f.id,
-              ok: true,
-              result: {
-                type: 'hello',
-                protocol: 1,
-                deviceId: 'd',
-                slug: 'x',
-                role: 'node',
-                scopes: [],
-                heartbeatMs: 30000,
-                limits: {},
-                hubId: 'fake',
-                hubKey: impostor.publicKey,
-              },
-            }),
-          );
-      });
-    });
+    const hub = await standInHub(generateIdentity().publicKey);
     const tokens = memTokens();
     tokens.m.set('hubKey', generateIdentity().publicKey);
-    const client = new HiveClient({ url, role: 'node', identity: generateIdentity(), tokenStore: tokens.store, client: { name: 'n', version: '0' } });
+    const client = new HiveClient({ url: hub.url, role: 'node', identity: generateIdentity(), tokenStore: tokens.store, client: { name: 'n', version: '0' } });
     const err = await client.start().catch((e) => e);
     expect(err.code).toBe('AUTH_INVALID');
     expect(err.message).toMatch(/pinned/);
-    wss.close();
-    http.close();
+    hub.close();
   });
 });

@@ -1,9 +1,8 @@
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { cleanup, HIVE_BIN, type TestHub, tempDir } from './helpers.js';
+import { cleanup, runCli, type TestHub, tempDir } from './helpers.js';
 import { startAiHub } from './standins/hub.js';
 
 // Test keys: distinctive so any leak is found by a plain substring search.
@@ -17,25 +16,8 @@ const HUB = {
   tasks: { agents: { 'uses-anthropic': { command: [process.execPath, AGENT, '{prompt}'], providers: [{ provider: 'anthropic', env: 'ANTHROPIC_API_KEY' }] } } },
 };
 
-/** The `hive` CLI with stdin (helpers.runCli closes stdin; key values arrive on stdin). */
-function cli(args: string[], env: NodeJS.ProcessEnv, stdin = ''): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, [HIVE_BIN, ...args], {
-      env: { ...process.env, XDG_CONFIG_HOME: tempDir('hive-cli-'), ...env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    p.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    p.on('exit', (code) => resolve({ code, stdout, stderr }));
-    p.stdin.end(stdin);
-  });
-}
+/** The `hive` CLI; key values arrive on stdin. */
+const cli = (args: string[], env: NodeJS.ProcessEnv, stdin = '') => runCli(args, env, stdin);
 
 function snapshot(dataDir: string): { meta: unknown[]; entries: unknown[] } {
   const db = new Database(path.join(dataDir, 'hive.db'), { readonly: true });

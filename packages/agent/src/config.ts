@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from '@hive/protocol';
+import { DEFAULT_SYSTEM_RUN_ALLOW, SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from '@hive/protocol';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
@@ -7,23 +7,7 @@ import { z } from 'zod';
  * Read-only diagnostics allowed out of the box. Entries are argv prefixes: `systemctl status`
  * allows `systemctl status nginx` but not `systemctl stop nginx`.
  */
-export const DEFAULT_ALLOW = [
-  'echo',
-  'uname',
-  'hostname',
-  'uptime',
-  'date',
-  'id',
-  'whoami',
-  'df',
-  'free',
-  'ps',
-  'ls',
-  'ip addr',
-  'ss -tuln',
-  'systemctl status',
-  'journalctl',
-];
+export const DEFAULT_ALLOW: string[] = [...DEFAULT_SYSTEM_RUN_ALLOW];
 
 /** Seed 000 §7 `ALLOWED_PATHS`, minus a personal home directory. */
 export const DEFAULT_ALLOWED_PATHS = ['/tmp', '/var/log'];

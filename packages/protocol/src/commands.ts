@@ -594,3 +594,26 @@ export const StatusReport = z
   })
   .strict();
 export type StatusReport = z.infer<typeof StatusReport>;
+
+/**
+ * Read-only diagnostics: the agent's default system.run allowlist, and the hub's default list of
+ * system.run commands that run without approval. Entries are argv prefixes (`systemctl status`
+ * allows `systemctl status nginx`, not `systemctl stop nginx`).
+ */
+export const DEFAULT_SYSTEM_RUN_ALLOW: readonly string[] = [
+  'echo',
+  'uname',
+  'hostname',
+  'uptime',
+  'date',
+  'id',
+  'whoami',
+  'df',
+  'free',
+  'ps',
+  'ls',
+  'ip addr',
+  'ss -tuln',
+  'systemctl status',
+  'journalctl',
+];

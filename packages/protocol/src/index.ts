@@ -7,6 +7,7 @@ export {
   ContainerStopParams,
   ContainerStopResult,
   ContainerSummary,
+  DEFAULT_SYSTEM_RUN_ALLOW,
   FileListParams,
   FileListResult,
   FileReadParams,

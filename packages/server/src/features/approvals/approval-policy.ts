@@ -1,3 +1,4 @@
+import { DEFAULT_SYSTEM_RUN_ALLOW } from '@hive/protocol';
 import { z } from 'zod';
 
 /** Approval policy (seed 001 "Neugestaltung der Genehmigungen"). */
@@ -8,25 +9,7 @@ export const ApprovalsConfig = z
     /** Commands that always need a person's approval. */
     require: z.array(z.string().min(1).max(128)).default(['power', 'file.write']),
     /** system.run argv prefixes that run without approval; anything else needs one. */
-    system_run_allow: z
-      .array(z.string().min(1).max(512))
-      .default([
-        'echo',
-        'uname',
-        'hostname',
-        'uptime',
-        'date',
-        'id',
-        'whoami',
-        'df',
-        'free',
-        'ps',
-        'ls',
-        'ip addr',
-        'ss -tuln',
-        'systemctl status',
-        'journalctl',
-      ]),
+    system_run_allow: z.array(z.string().min(1).max(512)).default([...DEFAULT_SYSTEM_RUN_ALLOW]),
     /** Overrides, first match wins. `command` may end in `*`; `satellite` is an id, slug or `tag:NAME`. */
     rules: z
       .array(
