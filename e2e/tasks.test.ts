@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cleanup, operator, type TestHub, tempDir } from './helpers.js';
+import { cleanup, operator, spawnAgent, type TestHub, tempDir } from './helpers.js';
 import { STANDINS, startAiHub } from './standins/hub.js';
 
 const AGENT = path.join(STANDINS, 'agent.mjs');
@@ -98,6 +98,37 @@ describe('task spawner with stand-in agent CLIs (real hub, real child processes)
     expect(JSON.stringify(audit)).not.toContain('TASKTEST');
   });
 
+  it('remote task on a real agent (claude stand-in): the key travels only in the signed invoke, the child sees a minimal env, output streams back masked', async () => {
+    const state = path.join(t.dataDir, 'remote-agent');
+    const cfg = path.join(t.dataDir, 'remote-agent.yaml');
+    writeFileSync(cfg, `policy:\n  allow_tasks: true\ntasks:\n  allow: [${JSON.stringify(process.execPath)}]\n`);
+    const agent = spawnAgent(t.wsUrl, state, ['--name', 'remote-1', '--config', cfg]);
+    try {
+      const sat = await op.waitEvent('satellite:online', (p) => p.slug === 'remote-1');
+      const created = await t.api('POST', '/api/v1/tasks', { agent_type: 'claude-standin', description: 'env', target_satellite: 'remote-1' });
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const id = created.body.data.task_id as string;
+      expect(created.body.data.target_satellite).toBe(sat.id);
+      const final = await op.waitEvent('task:status', (p) => p.task_id === id && p.status !== 'running' && p.status !== 'pending');
+      expect(final.status, final.error).toBe('completed');
+      const text = await output(id);
+      const envLine = JSON.parse(text.split('\n').find((l) => l.includes('"type":"env"')) as string);
+      // the node's minimal environment plus exactly the task's variables
+      expect(envLine.env_names).toEqual(['ANTHROPIC_API_KEY', 'CLAUDE_CODE_STANDIN', 'HIVE_TASK_ID', 'HOME', 'LANG', 'LC_ALL', 'PATH']);
+      expect(envLine.key_sha256).toEqual({ ANTHROPIC_API_KEY: sha(KEY_A) });
+      expect(envLine.cwd).not.toContain(t.dataDir);
+      expect(text).toContain('leak attempt ANTHROPIC_API_KEY=[REDACTED]');
+      // the task.run job keeps the variable names, never the values
+      const jobs = (await t.api('GET', `/api/v1/commands?satellite=${sat.id}`)).body.data;
+      const job = jobs.find((j: any) => j.command === 'task.run');
+      expect(job.params.env.ANTHROPIC_API_KEY).toBe('[REDACTED]');
+      const audit = (await t.api('GET', `/api/v1/audit/logs?target_id=${sat.id}&per_page=200`)).body.data;
+      for (const blob of [JSON.stringify(jobs), JSON.stringify(audit), t.logs.join('\n'), agent.stdout.join('\n')]) expect(blob).not.toContain(KEY_A);
+    } finally {
+      await agent.kill();
+    }
+  });
+
   it('custom stand-in type: streams live (the process waits for a file the test writes after the first event)', async () => {
     const flag = path.join(t.dataDir, 'go-on');
     const created = await t.api('POST', '/api/v1/tasks', { agent_type: 'standin', description: `wait-file ${flag}` });
@@ -134,7 +165,7 @@ describe('task spawner with stand-in agent CLIs (real hub, real child processes)
     expect(done.error).toContain('timed out');
   });
 
-  it('output is capped; failures, unknown types, missing keys, locked vault and remote targets are typed errors', async () => {
+  it('output is capped; failures, unknown types, missing keys and a locked vault are typed errors', async () => {
     const flood = (await t.api('POST', '/api/v1/tasks', { agent_type: 'nokeys', description: 'flood 100' })).body.data.task_id;
     await op.waitEvent('task:status', (p) => p.task_id === flood && p.status === 'completed');
     const ft = (await t.api('GET', `/api/v1/tasks/${flood}`)).body.data;
@@ -148,9 +179,8 @@ describe('task spawner with stand-in agent CLIs (real hub, real child processes)
 
     const before = (await t.api('GET', '/api/v1/tasks?per_page=500')).body.pagination.total;
     expect((await t.api('POST', '/api/v1/tasks', { agent_type: 'nope', description: 'x' })).body.error.code).toBe('INVALID_PARAMETERS');
-    const remote = await t.api('POST', '/api/v1/tasks', { agent_type: 'standin', description: 'x', target_satellite: 'web-01' });
-    expect(remote.body.error).toMatchObject({ code: 'INVALID_PARAMETERS' });
-    expect(remote.body.error.message).toContain('not supported yet');
+    const remote = await t.api('POST', '/api/v1/tasks', { agent_type: 'standin', description: 'x', target_satellite: 'no-such-satellite' });
+    expect(remote.body.error).toMatchObject({ code: 'SATELLITE_NOT_FOUND' });
     // built-in codex needs openai/main: present; gemini needs google/main: absent
     const noKey = await t.api('POST', '/api/v1/tasks', { agent_type: 'gemini', description: 'x' });
     expect(noKey.body.error.code).toBe('NO_API_KEY');

@@ -42,6 +42,8 @@ const PolicyConfig = z
     allow_logs: z.boolean().default(true),
     allow_power: z.boolean().default(false),
     allow_containers: z.boolean().default(true),
+    /** Run AI task agents for the hub's task spawner (`task.run`); off unless asked for. */
+    allow_tasks: z.boolean().default(false),
     allowed_paths: z.array(PathEntry).max(256).default(DEFAULT_ALLOWED_PATHS),
     blocked_paths: z.array(PathEntry).max(256).default(DEFAULT_BLOCKED_PATHS),
     /** Extra argv patterns refused anywhere in an argv (token prefixes, e.g. `git push --force`), on top of the built-in rules. */
@@ -189,6 +191,19 @@ export const AgentConfigSchema = z
       .record(z.string().regex(SCRIPT_NAME_RE, 'script names: lowercase letters, digits, _'), ScriptDecl)
       .refine((r) => Object.keys(r).length <= 256, 'at most 256 scripts')
       .default({}),
+    tasks: z
+      .object({
+        /** Programs `task.run` may start (bare names looked up in the safe PATH, or absolute paths). */
+        allow: z.array(z.string().trim().min(1).max(4096)).max(64).default(['claude', 'codex', 'gemini', 'opencode']),
+        max_output_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024)
+          .default(1024 * 1024),
+      })
+      .strict()
+      .prefault({}),
     /** Seconds between `node.status` reports (seed 004: 30). */
     status_interval_seconds: z.number().int().min(5).max(86_400).default(30),
   })

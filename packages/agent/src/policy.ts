@@ -10,7 +10,7 @@ import type { AgentConfig } from './config.js';
  * machine accepts whatever the hub asks. Refusals are PERMISSION_DENIED.
  */
 
-export type PolicySwitch = 'allow_bash' | 'allow_file_read' | 'allow_file_write' | 'allow_logs' | 'allow_power' | 'allow_containers';
+export type PolicySwitch = 'allow_bash' | 'allow_file_read' | 'allow_file_write' | 'allow_logs' | 'allow_power' | 'allow_containers' | 'allow_tasks';
 
 /** The switch that gates each catalog command; null = always served (read-only facts). */
 export const COMMAND_SWITCH: Record<NodeCommandName, PolicySwitch | null> = {
@@ -30,6 +30,7 @@ export const COMMAND_SWITCH: Record<NodeCommandName, PolicySwitch | null> = {
   'container.stop': 'allow_containers',
   power: 'allow_power',
   'system.run': 'allow_bash',
+  'task.run': 'allow_tasks',
 };
 
 /** Path segments refused anywhere (key material), whatever the lists say. */
@@ -347,7 +348,9 @@ export function policySummary(policy: Policy): Record<string, unknown> {
       allow_logs: p.allow_logs,
       allow_power: p.allow_power,
       allow_containers: p.allow_containers,
+      allow_tasks: p.allow_tasks,
     },
+    tasks: { allow: c.tasks.allow },
     system_run: {
       allow: c.system_run.allow,
       blocked_argv: p.blocked_argv,

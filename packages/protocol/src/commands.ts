@@ -463,6 +463,37 @@ export const ScriptResult = z.object({
 
 // ---------------------------------------------------------------- catalog
 
+/**
+ * A task of the hub's task spawner, run on this node. The provider keys travel only inside this
+ * signed invoke and live only in the child's environment.
+ */
+export const TaskRunParams = z
+  .object({
+    task_id: z.string().min(1).max(64),
+    argv: z.array(ArgvItem).min(1).max(64),
+    /** The child's whole environment besides PATH/HOME/LANG: the type's variables and keys. */
+    env: z
+      .record(z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, 'environment names: A-Z, 0-9, _'), z.string().max(16 * 1024))
+      .refine((e) => Object.keys(e).length <= 64, 'at most 64 variables'),
+    timeoutMs: z
+      .number()
+      .int()
+      .min(1000)
+      .max(24 * 3_600_000),
+  })
+  .strict();
+export const TaskRunResult = z.object({
+  exitCode: z.number().int().nullable(),
+  signal: z.string().nullable(),
+  stdout: z.string(),
+  stderr: z.string(),
+  truncated: z.boolean(),
+  timedOut: z.boolean(),
+  durationMs: z.number(),
+});
+export type TaskRunParams = z.infer<typeof TaskRunParams>;
+export type TaskRunResult = z.infer<typeof TaskRunResult>;
+
 export const NODE_COMMANDS = {
   'system.info': { params: SystemInfoParams, result: SystemInfoResult, mutates: false, description: 'OS, CPU, memory and agent facts' },
   'system.health': {
@@ -509,6 +540,12 @@ export const NODE_COMMANDS = {
     result: SystemRunResult,
     mutates: true,
     description: 'Run an allowlisted program with an argv array (no shell), capped output, timeout',
+  },
+  'task.run': {
+    params: TaskRunParams,
+    result: TaskRunResult,
+    mutates: true,
+    description: 'Run an AI task agent CLI for the hub task spawner, with the provider keys it needs in its environment only',
   },
 } as const;
 

@@ -54,6 +54,8 @@ export {
   SystemMetricsResult,
   SystemRunParams,
   SystemRunResult,
+  TaskRunParams,
+  TaskRunResult,
   UNIT_NAME_RE,
 } from './commands.js';
 export {

@@ -183,7 +183,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerApprovalsRoutes(app, approvals);
   registerSchedulesRoutes(app, schedules);
   registerAuditRoutes(app, audit);
-  const ai = await wireAi({ app, db, config, audit, auth, bus, logger });
+  const ai = await wireAi({ app, db, config, audit, auth, bus, logger, commands, resolveSatellite: devices.resolveRef });
   const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, ...ai.services };
   const mcp = await wireMcp({ app, config, logger, services });
   const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');

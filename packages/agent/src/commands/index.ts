@@ -17,6 +17,7 @@ import { systemHealth } from './system-health.js';
 import { systemInfo } from './system-info.js';
 import { systemMetrics } from './system-metrics.js';
 import { systemRun } from './system-run.js';
+import { taskRun } from './task-run.js';
 
 export type AgentLog = (level: 'debug' | 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>) => void;
 
@@ -57,6 +58,7 @@ const handlers: Handlers = {
     return r;
   },
   'system.run': (p, ctx, inv) => systemRun(p, ctx.policy.config, inv.signal, inv.output),
+  'task.run': (p, ctx, inv) => taskRun(p, ctx.policy.config, inv.signal, inv.output),
 };
 
 /**

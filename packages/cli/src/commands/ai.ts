@@ -210,12 +210,14 @@ function addTasks(program: Command): void {
     .command('run <agent_type> <prompt...>')
     .description('Start a task; --follow streams its output until it ends')
     .option('--timeout <ms>', 'timeout in milliseconds')
+    .option('--satellite <ref>', 'run on this satellite (its agent needs policy.allow_tasks) instead of the hub')
     .option('--follow', 'stream the output and exit with the task')
     .option('--json', 'JSON output')
-    .action(async (type: string, words: string[], o: { timeout?: string; follow?: boolean; json?: boolean }, cmd: Command) => {
+    .action(async (type: string, words: string[], o: { timeout?: string; satellite?: string; follow?: boolean; json?: boolean }, cmd: Command) => {
       const auth = authed(cmd);
       const body: Record<string, unknown> = { agent_type: type, description: words.join(' ') };
       if (o.timeout) body.timeout_ms = Number(o.timeout);
+      if (o.satellite) body.target_satellite = o.satellite;
       const res = await api<Task>(auth, 'POST', '/api/v1/tasks', body);
       if (!o.follow) return out(o.json, res.data, () => `Task ${res.data.task_id} ${res.data.status}`);
       await follow(auth, res.data.task_id);

@@ -1,4 +1,44 @@
 import type { Command } from 'commander';
+import { ApiError, resolveAuth } from '../api.js';
+
+// Types only (erased at build time): the MCP surface lives in the server package, which the CLI
+// loads on demand so `hive` itself starts without it.
+type McpModule = typeof import('../../../server/src/mcp/index.js');
+
+const VERSION = '0.1.0';
+
+/**
+ * The MCP module of @hive/server, next to its entry point (`dist/mcp/index.js`). Loaded on
+ * demand and on its own, so `hive mcp` opens no store and starts no server.
+ */
+async function loadMcp(): Promise<McpModule> {
+  const entry = import.meta.resolve('@hive/server');
+  return (await import(new URL('./mcp/index.js', entry).href)) as McpModule;
+}
 
 /** `hive mcp`: MCP over stdio, connected to the hub as an operator with the given key. */
-export function addMcpCommands(_program: Command): void {}
+export function addMcpCommands(program: Command): void {
+  program
+    .command('mcp')
+    .description(
+      'Serve the Hive MCP tools over stdio for an AI assistant (Claude Desktop, Cursor, …); calls the hub with HIVE_URL / HIVE_API_KEY and offers only what the key allows',
+    )
+    .action(async (_o: unknown, cmd: Command) => {
+      const auth = resolveAuth(cmd.optsWithGlobals() as { url?: string; apiKey?: string });
+      if (!auth.apiKey) throw new ApiError(0, 'AUTH_REQUIRED', 'Give --api-key or set HIVE_API_KEY (an API key of the hub)');
+      const mcp = await loadMcp();
+      try {
+        await mcp.runStdioMcp({ url: auth.url, apiKey: auth.apiKey, version: VERSION });
+      } catch (err) {
+        const e = err as { code?: string; message?: string; details?: Record<string, unknown> };
+        if (e.code)
+          throw new ApiError(
+            e.code === 'SERVICE_NOT_RUNNING' ? 0 : 1,
+            e.code === 'SERVICE_NOT_RUNNING' ? 'HUB_UNREACHABLE' : e.code,
+            e.message ?? '',
+            e.details,
+          );
+        throw err;
+      }
+    });
+}

@@ -63,7 +63,8 @@ export function createApp({ logger, auth }: { logger: Logger; auth: Pick<AuthSer
     if (!principal.scopes.has(scope) && !principal.scopes.has('operator.admin')) {
       throw new HiveError('FORBIDDEN', `This needs scope ${scope}`, { required: scope });
     }
-    req.principal = principal;
+    // `hive mcp` (stdio) calls REST with this header: its calls are audited as actor type `mcp`.
+    req.principal = req.headers['x-hive-client'] === 'mcp' ? { ...principal, type: 'mcp' } : principal;
   });
 
   app.setErrorHandler((err: any, req, reply) => {

@@ -36,6 +36,8 @@ export function redact(value: unknown, depth = 0): unknown {
     for (const [k, v] of Object.entries(value)) {
       if (SECRET_KEY.test(k)) out[k] = REDACTED;
       else if (k === 'argv' && Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = redactArgv(v);
+      // Environment maps carry keys under arbitrary names: keep the names, never the values.
+      else if (k === 'env' && v && typeof v === 'object' && !Array.isArray(v)) out[k] = Object.fromEntries(Object.keys(v).map((name) => [name, REDACTED]));
       else out[k] = redact(v, depth + 1);
     }
     return out;

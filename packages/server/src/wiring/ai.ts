@@ -1,5 +1,9 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
+import type { tasksServiceFactory as TasksFactory } from '../features/tasks/tasks-service.js';
+
+type TasksDeps = Parameters<typeof TasksFactory>[0];
+
 import type { Bus } from '../bus/bus.js';
 import type { HubConfig } from '../config.js';
 import type { AuditService } from '../features/audit/audit-service.js';
@@ -22,16 +26,21 @@ export interface AiWiringDeps {
   auth: AuthService;
   bus: Bus;
   logger: Logger;
+  /** For remote tasks (`target_satellite`). */
+  commands?: TasksDeps['commands'];
+  resolveSatellite?: TasksDeps['resolveSatellite'];
 }
 
 /** Vault, task spawner and chat router: services and routes. Returns what shutdown must stop. */
-export async function wireAi({ app, db, config, audit, bus, logger }: AiWiringDeps) {
+export async function wireAi({ app, db, config, audit, bus, logger, commands, resolveSatellite }: AiWiringDeps) {
   const vault = vaultServiceFactory({ db, audit, logger: logger.child({ svc: 'vault' }), config: config.vault });
   const tasks = tasksServiceFactory({
     store: tasksStoreFactory({ db }),
     vault,
     audit,
     bus,
+    commands,
+    resolveSatellite,
     logger: logger.child({ svc: 'tasks' }),
     config: config.tasks,
     workDir: path.resolve(config.tasks.work_dir ?? path.join(config.server.data_dir, 'tasks')),

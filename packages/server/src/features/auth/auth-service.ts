@@ -130,6 +130,39 @@ export const authServiceFactory = ({ db, audit }: { db: Db; audit: Pick<AuditSer
       return token;
     },
 
+    /** A new stored API key with the given scopes; the plaintext is returned only here. */
+    async createApiKey(
+      name: string,
+      scopes: Scope[],
+      by: Pick<Principal, 'type' | 'id' | 'name'> = { type: 'system', id: 'hub', name: 'hub' },
+    ): Promise<{ id: string; key: string }> {
+      const unknown = scopes.filter((s) => !ALL_SCOPES.includes(s));
+      if (unknown.length) throw new HiveError('INVALID_PARAMETERS', `Unknown scopes: ${unknown.join(', ')}`);
+      const { id, token, hash } = mintToken('hive');
+      await db
+        .insertInto('api_keys')
+        .values({
+          id,
+          name,
+          key_hash: hash,
+          scopes: toJson([...new Set(scopes)]),
+          created_at: nowIso(),
+          expires_at: null,
+          revoked_at: null,
+          last_used_at: null,
+          last_used_ip: null,
+        })
+        .execute();
+      audit.log({
+        actor: { type: by.type, id: by.id, name: by.name },
+        action: 'apikey.created',
+        target: { type: 'api_key', id },
+        details: { name, scopes },
+        result: 'success',
+      });
+      return { id, key: token };
+    },
+
     async listKeys(): Promise<ApiKeyView[]> {
       const rows = await db.selectFrom('api_keys').selectAll().orderBy('created_at').execute();
       return rows.map((r) => ({

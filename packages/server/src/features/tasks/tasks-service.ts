@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { HiveError } from '@hive/protocol';
@@ -10,6 +10,7 @@ import { type Principal, requireScope } from '../../lib/principal.js';
 import { nowIso, toJson } from '../../store/db.js';
 import type { TaskOutputTable, TaskStatus } from '../../store/schema-ai.js';
 import type { AuditService } from '../audit/audit-service.js';
+import type { CommandsService } from '../commands/commands-service.js';
 import type { VaultService } from '../vault/vault-service.js';
 import { type AgentType, buildArgv, resolveAgentTypes } from './agent-types.js';
 import { createLineSplitter, createMasker, createResultCollector, type Progress, parseEventLine } from './task-output.js';
@@ -34,9 +35,20 @@ export interface TaskOutput {
 /** Bus events (forwarded to operators with operator.read). */
 export const TASK_EVENTS = { output: 'task:output', status: 'task:status' } as const;
 
+/** A started task process: a local child, or a `task.run` job on a satellite. */
+interface TaskProc {
+  pid: number | undefined;
+  onData(stream: 'stdout' | 'stderr', cb: (chunk: string) => void): void;
+  onError(cb: (message: string) => void): void;
+  /** The process ended; output may still drain until onClose. */
+  onExit(cb: (code: number | null, signal: string | null) => void): void;
+  onClose(cb: (code: number | null, signal: string | null) => void): void;
+  kill(signal: NodeJS.Signals): void;
+}
+
 interface Running {
   id: string;
-  child: ChildProcess;
+  proc: TaskProc;
   cancelRequested: boolean;
   timedOut: boolean;
   shutdown: boolean;
@@ -48,7 +60,10 @@ type Deps = {
   store: TasksStore;
   vault: Pick<VaultService, 'useKeys' | 'valuesForMasking'>;
   audit: Pick<AuditService, 'log'>;
-  bus: Pick<Bus, 'publish'>;
+  bus: Pick<Bus, 'publish' | 'subscribe'>;
+  /** Remote tasks run as `task.run` jobs on a satellite (signed invoke, streamed output). */
+  commands?: Pick<CommandsService, 'exec' | 'get' | 'cancel'> | undefined;
+  resolveSatellite?: ((ref: string) => Promise<{ id: string }>) | undefined;
   logger: Logger;
   config: TasksConfig;
   /** Parent of per-task working directories. */
@@ -70,7 +85,7 @@ const actorOf = (p: Principal) => ({ type: p.type, id: p.id, name: p.name, ip: p
  * on disk. Output is masked (every vault value) before it is stored or published, and capped.
  * The service is the single entry point; REST routes (and later MCP tools) are thin adapters.
  */
-export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, workDir, defaultPath }: Deps) => {
+export const tasksServiceFactory = ({ store, vault, audit, bus, commands, resolveSatellite, logger, config, workDir, defaultPath }: Deps) => {
   const types = resolveAgentTypes(config.agents);
   const running = new Map<string, Running>();
   let closing = false;
@@ -104,10 +119,83 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
     }
   }
 
+  function launchLocal(argv: string[], cwd: string, env: Record<string, string>): TaskProc {
+    const child = spawn(argv[0] as string, argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    return {
+      pid: child.pid,
+      onData(stream, cb) {
+        child[stream]?.setEncoding('utf8');
+        child[stream]?.on('data', cb);
+      },
+      onError(cb) {
+        child.on('error', (err: NodeJS.ErrnoException) =>
+          cb(err.code === 'ENOENT' ? `command not found: ${argv[0]}` : `could not start ${argv[0]}: ${err.code ?? err.message}`),
+        );
+      },
+      onExit: (cb) => child.on('exit', cb),
+      onClose: (cb) => child.on('close', cb),
+      kill: (signal) => killGroup(child.pid, signal),
+    };
+  }
+
+  /** Runs the task on a satellite as a signed `task.run` job; its output arrives as job:output events. */
+  async function launchRemote(p: Principal, id: string, satellite: string, argv: string[], env: Record<string, string>, timeoutMs: number): Promise<TaskProc> {
+    if (!commands) throw new HiveError('INTERNAL_ERROR', 'Remote tasks need the commands service');
+    const data: Record<'stdout' | 'stderr', ((c: string) => void)[]> = { stdout: [], stderr: [] };
+    const errors: ((m: string) => void)[] = [];
+    const closes: ((code: number | null, signal: string | null) => void)[] = [];
+    let correlation = '';
+    let jobId = '';
+    let ended = false;
+    const end = (code: number | null, signal: string | null, error?: string) => {
+      if (ended) return;
+      ended = true;
+      unsubscribe();
+      if (error) for (const e of errors) e(error);
+      for (const c of closes) c(code, signal);
+    };
+    const settle = async () => {
+      const job = await commands.get(p, jobId);
+      const r = job.result as { exitCode?: number | null; signal?: string | null } | null;
+      if (r && job.state === 'succeeded') end(r.exitCode ?? null, r.signal ?? null);
+      else end(null, null, job.error ? `${job.error.code}: ${job.error.message}` : `remote job ${job.state}`);
+    };
+    const unsubscribe = bus.subscribe(({ event, payload }) => {
+      const ev = payload as { correlation_id?: string; id?: string; stream?: 'stdout' | 'stderr'; data?: string; state?: string };
+      if (event === 'job:output' && ev.correlation_id === correlation && ev.stream && ev.data) for (const cb of data[ev.stream]) cb(ev.data);
+      if (event === 'job:updated' && ev.id === jobId && ['succeeded', 'failed', 'timed_out', 'denied', 'cancelled'].includes(ev.state ?? '')) void settle();
+    });
+    try {
+      const job = await commands.exec(p, {
+        satellite,
+        command: 'task.run',
+        params: { task_id: id, argv, env, timeoutMs },
+        timeout_ms: timeoutMs + 10_000,
+        async: true,
+      });
+      jobId = job.id;
+      correlation = job.correlation_id;
+      if (job.finished_at) setImmediate(() => void settle());
+    } catch (err) {
+      unsubscribe();
+      throw err;
+    }
+    return {
+      pid: undefined,
+      onData: (stream, cb) => void data[stream].push(cb),
+      onError: (cb) => void errors.push(cb),
+      onExit: () => {},
+      onClose: (cb) => void closes.push(cb),
+      kill: (signal) => {
+        if (signal === 'SIGTERM' && !ended) void commands.cancel(p, jobId).catch(() => {});
+      },
+    };
+  }
+
   async function run(p: Principal, id: string, type: AgentType, input: CreateTaskInput, keys: Map<string, string>, maskValues: string[], timeoutMs: number) {
     const masker = createMasker(maskValues);
     const cwd = path.join(workDir, id);
-    await mkdir(cwd, { recursive: true, mode: 0o700 });
+    if (!input.target_satellite) await mkdir(cwd, { recursive: true, mode: 0o700 });
     const env: Record<string, string> = {
       PATH: config.path ?? defaultPath,
       HOME: config.home ?? cwd,
@@ -119,8 +207,14 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
       const value = keys.get(`${need.provider}/${need.key_id}`);
       if (value !== undefined) for (const name of need.env) env[name] = value;
     }
-    const argv = buildArgv(type.command, { prompt: input.description, task_id: id, cwd });
-    const child = spawn(argv[0] as string, argv.slice(1), { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const satellite = input.target_satellite;
+    const argv = buildArgv(type.command, { prompt: input.description, task_id: id, cwd: satellite ? '.' : cwd });
+    let child: TaskProc;
+    if (satellite) {
+      // PATH, HOME and LANG are the node's own; only the task's variables and keys travel.
+      const { PATH: _path, HOME: _home, ...remoteEnv } = env;
+      child = await launchRemote(p, id, satellite, argv, remoteEnv, timeoutMs);
+    } else child = launchLocal(argv, cwd, env);
     // Drop our references to the plaintext keys as soon as the child has its copy.
     keys.clear();
     for (const k of Object.keys(env)) delete env[k];
@@ -190,11 +284,7 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
       stdout: createLineSplitter(64 * 1024, masker.maxLen, masker.mask),
       stderr: createLineSplitter(64 * 1024, masker.maxLen, masker.mask),
     };
-    for (const stream of ['stdout', 'stderr'] as const) {
-      const s = child[stream];
-      s?.setEncoding('utf8');
-      s?.on('data', (chunk: string) => emit(stream, splitters[stream].push(chunk)));
-    }
+    for (const stream of ['stdout', 'stderr'] as const) child.onData(stream, (chunk: string) => emit(stream, splitters[stream].push(chunk)));
 
     let finished = false;
     let resolveDone!: () => void;
@@ -203,7 +293,7 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
     });
     const entry: Running = {
       id,
-      child,
+      proc: child,
       cancelRequested: false,
       timedOut: false,
       shutdown: false,
@@ -213,10 +303,10 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
         if (reason === 'cancel') entry.cancelRequested = true;
         if (reason === 'timeout') entry.timedOut = true;
         if (reason === 'shutdown') entry.shutdown = true;
-        killGroup(child.pid, 'SIGTERM');
+        child.kill('SIGTERM');
         if (!graceTimer) {
           const grace = reason === 'shutdown' ? Math.min(config.kill_grace, 2000) : config.kill_grace;
-          graceTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), grace);
+          graceTimer = setTimeout(() => child.kill('SIGKILL'), grace);
         }
       },
     };
@@ -231,7 +321,7 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
       clearTimeout(drainTimer);
       clearInterval(flushTimer);
       // Nothing of a task outlives it: whatever is left in its group goes now.
-      killGroup(child.pid, 'SIGKILL');
+      child.kill('SIGKILL');
       emit('stdout', splitters.stdout.flush());
       emit('stderr', splitters.stderr.flush());
       await flush();
@@ -298,24 +388,24 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
       }
     };
 
-    child.on('error', (err: NodeJS.ErrnoException) => {
-      spawnError = err.code === 'ENOENT' ? `command not found: ${argv[0]}` : `could not start ${argv[0]}: ${err.code ?? err.message}`;
+    child.onError((message) => {
+      spawnError = message;
       void finish();
     });
-    child.on('exit', (code, signal) => {
+    child.onExit((code, signal) => {
       exitCode = code;
       exitSignal = signal;
       // Output pipes may be held open by a leftover grandchild; do not wait on it forever.
       drainTimer = setTimeout(() => void finish(), DRAIN_MS);
     });
-    child.on('close', (code, signal) => {
+    child.onClose((code, signal) => {
       exitCode ??= code;
       exitSignal ??= signal;
       void finish();
     });
 
-    if (child.pid) {
-      await store.markRunning(id, child.pid, startedAt);
+    if (child.pid || satellite) {
+      await store.markRunning(id, child.pid ?? 0, startedAt);
       const v = await view(id);
       if (v.status === 'running') publishStatus(v);
     }
@@ -337,10 +427,11 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
     async create(p: Principal, input: CreateTaskInput): Promise<TaskView> {
       requireScope(p, 'operator.write');
       if (closing) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
+      let target: string | null = null;
       if (input.target_satellite) {
-        throw new HiveError('INVALID_PARAMETERS', 'Remote tasks (target_satellite) are not supported yet; omit it to run on the hub', {
-          target_satellite: input.target_satellite,
-        });
+        if (!resolveSatellite || !commands) throw new HiveError('INVALID_PARAMETERS', 'Remote tasks are not available on this hub');
+        target = (await resolveSatellite(input.target_satellite)).id;
+        input = { ...input, target_satellite: target };
       }
       const type = types.get(input.agent_type);
       if (!type) throw new HiveError('INVALID_PARAMETERS', `Unknown agent type ${input.agent_type}`, { known: [...types.keys()] });
@@ -361,7 +452,7 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
         agent_type: type.name,
         description: masker.mask(input.description),
         status: 'pending',
-        target_satellite: null,
+        target_satellite: target,
         timeout_ms: timeoutMs,
         keys_used: toJson([...keys.keys()]),
         pid: null,
@@ -379,7 +470,7 @@ export const tasksServiceFactory = ({ store, vault, audit, bus, logger, config, 
         actor: actorOf(p),
         action: 'task.created',
         target: { type: 'task', id },
-        details: { agent_type: type.name, keys_used: [...keys.keys()], timeout_ms: timeoutMs },
+        details: { agent_type: type.name, keys_used: [...keys.keys()], timeout_ms: timeoutMs, ...(target ? { target_satellite: target } : {}) },
         result: 'success',
         correlationId: id,
       });
