@@ -111,7 +111,7 @@ function connectAll() {
           counters,
           rssKB: Math.round(process.memoryUsage().rss / 1024),
         });
-        identities = identities.map(() => null); // the clients keep what they need
+        identities = []; // the clients keep what they need
       } else launch();
     });
     client.on('disconnected', ({ code, wasConnected }) => {

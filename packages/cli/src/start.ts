@@ -24,6 +24,9 @@ function banner(hub: Hub, url: string, withAgent: boolean): string {
       `  Use it with:  hive login --url ${url} --api-key <key>    (or HIVE_API_KEY=<key>)`,
     );
   }
+  if (hub.generatedAdminPassword) {
+    lines.push('', `  Web login: user "admin", one-time password ${hub.generatedAdminPassword}  (change it at first login)`);
+  }
   if (withAgent) lines.push('', '  A local hive-agent is starting and will pair over loopback.');
   lines.push('');
   return lines.join('\n');

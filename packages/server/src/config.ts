@@ -42,10 +42,17 @@ export const ConfigSchema = z
       .object({
         admin_api_key: z.string().optional(),
         jwt_secret: z.string().optional(),
-        jwt_expiration: z.string().default('15m'),
+        /** Lifetime of a user's access token (JWT). */
+        jwt_expiration: Duration.default(15 * 60_000),
+        /** Lifetime of a refresh token (rotated on every use). */
+        refresh_expiration: Duration.default(30 * 86_400_000),
+        /** scrypt cost for user passwords: N = 2^this (OWASP floor 17). */
+        password_kdf_log_n: z.coerce.number().int().min(10).max(20).default(17),
+        login_max_failures: z.coerce.number().int().min(1).default(5),
+        login_failure_window: Duration.default(5 * 60_000),
       })
       .strict()
-      .default({ jwt_expiration: '15m' }),
+      .prefault({}),
     agents: z
       .object({
         heartbeat_interval: Duration.default(30_000),

@@ -24,6 +24,8 @@ import { groupsServiceFactory } from './features/groups/groups-service.js';
 import { registerHealthRoutes } from './features/health/health-routes.js';
 import { registerSchedulesRoutes } from './features/schedules/schedules-routes.js';
 import { schedulesServiceFactory } from './features/schedules/schedules-service.js';
+import { registerUsersRoutes } from './features/users/users-routes.js';
+import { usersServiceFactory } from './features/users/users-service.js';
 import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
 import { openStore } from './store/db.js';
@@ -50,6 +52,7 @@ export interface HubServices {
   approvals: ReturnType<typeof approvalsServiceFactory>;
   groups: ReturnType<typeof groupsServiceFactory>;
   schedules: ReturnType<typeof schedulesServiceFactory>;
+  users: ReturnType<typeof usersServiceFactory>;
   vault: Awaited<ReturnType<typeof wireAi>>['services']['vault'];
   tasks: Awaited<ReturnType<typeof wireAi>>['services']['tasks'];
   chat: Awaited<ReturnType<typeof wireAi>>['services']['chat'];
@@ -59,6 +62,8 @@ export interface Hub {
   config: HubConfig;
   /** Plaintext admin key when it was generated on this start (show it once). */
   generatedAdminKey: string | undefined;
+  /** One-time password of the `admin` user created on first start (must be changed at first login). */
+  generatedAdminPassword: string | undefined;
   /** Read-only key valid for this process; the console link carries it. */
   consoleKey: string;
   listen(): Promise<{ url: string; port: number }>;
@@ -95,10 +100,25 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
 
   const audit = auditServiceFactory({ db, logger });
   const auth = authServiceFactory({ db, audit });
+  const users = usersServiceFactory({
+    db,
+    audit,
+    cfg: {
+      accessTtlMs: config.auth.jwt_expiration,
+      refreshTtlMs: config.auth.refresh_expiration,
+      passwordLogN: config.auth.password_kdf_log_n,
+      maxFailures: config.auth.login_max_failures,
+      failureWindowMs: config.auth.login_failure_window,
+    },
+  });
+  // One credential check for every edge: Hive API keys, or a user's JWT access token.
+  const credentials = {
+    verifyApiKey: (key: string, ip?: string) => (key.startsWith('hive_') ? auth.verifyApiKey(key, ip) : users.verifyAccess(key, ip)),
+  };
   const devices = devicesServiceFactory({
     store: devicesStoreFactory({ db }),
     audit,
-    auth,
+    auth: credentials,
     bus,
     pairing: {
       autoApproveLoopback: config.pairing.auto_approve_loopback,
@@ -134,6 +154,13 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   let generatedAdminKey: string | undefined;
   try {
     generatedAdminKey = (await auth.ensureAdminKey(config.auth.admin_api_key)).generated;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  let generatedAdminPassword: string | undefined;
+  try {
+    generatedAdminPassword = (await users.ensureAdmin()).generatedPassword;
   } catch (err) {
     await store.close();
     throw err;
@@ -175,8 +202,9 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   });
 
   let shuttingDown = false;
-  const app = createApp({ logger, auth });
+  const app = createApp({ logger, auth: credentials });
   registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
+  registerUsersRoutes(app, users);
   registerDevicesRoutes(app, devices);
   registerCommandsRoutes(app, commands, { groupSatellites: (ref) => groups.satellites(ref) });
   registerGroupsRoutes(app, groups);
@@ -184,7 +212,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerSchedulesRoutes(app, schedules);
   registerAuditRoutes(app, audit);
   const ai = await wireAi({ app, db, config, audit, auth, bus, logger, commands, resolveSatellite: devices.resolveRef });
-  const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, ...ai.services };
+  const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, users, ...ai.services };
   const mcp = await wireMcp({ app, config, logger, services });
   const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
   app.get('/', { config: { scope: 'public' } }, async (_req, reply) =>
@@ -214,6 +242,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   return {
     config,
     generatedAdminKey,
+    generatedAdminPassword,
     consoleKey,
     app,
     services,

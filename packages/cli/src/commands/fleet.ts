@@ -235,6 +235,72 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
       process.stdout.write(`Removed ${name}\n`);
     });
 
+  const user = program.command('user').description('People who log in to the web UI and API (admin only)');
+  user
+    .command('list', { isDefault: true })
+    .description('List users')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const res = await api<{ username: string; role: string; disabled: boolean; last_login_at: string | null }[]>(authed(cmd), 'GET', '/api/v1/users');
+      out(!!o.json, res.data, () =>
+        res.data
+          .map((u) => `${u.username.padEnd(20)} ${u.role.padEnd(9)} ${u.disabled ? 'disabled' : 'active'}  last login ${u.last_login_at ?? '—'}`)
+          .join('\n'),
+      );
+    });
+  const password = async (): Promise<string> => {
+    if (process.env.HIVE_USER_PASSWORD) return process.env.HIVE_USER_PASSWORD;
+    if (!process.stdin.isTTY) {
+      let data = '';
+      for await (const chunk of process.stdin) data += chunk;
+      return data.replace(/\r?\n$/, '');
+    }
+    const { createInterface } = await import('node:readline/promises');
+    const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: true });
+    // Hide what is typed.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+    process.stdout.write('Password: ');
+    const pw = await rl.question('');
+    rl.close();
+    process.stdout.write('\n');
+    return pw;
+  };
+  user
+    .command('add <username>')
+    .description('Create a user (password from HIVE_USER_PASSWORD, stdin, or a hidden prompt; never argv)')
+    .addOption(new Option('--role <role>', 'global role').choices(['admin', 'operator', 'viewer']).default('viewer'))
+    .option('--json', 'JSON output')
+    .action(async (username: string, o: { role: string; json?: boolean }, cmd: Command) => {
+      const res = await api<{ id: string; username: string; role: string }>(authed(cmd), 'POST', '/api/v1/users', {
+        username,
+        password: await password(),
+        role: o.role,
+      });
+      out(!!o.json, res.data, () => `Created ${res.data.username} (${res.data.role})`);
+    });
+  user
+    .command('passwd <username>')
+    .description('Set a new password for a user (they must change it at next login); ends their sessions')
+    .action(async (username: string, _o: unknown, cmd: Command) => {
+      await api(authed(cmd), 'PUT', `/api/v1/users/${enc(username)}`, { password: await password() });
+      process.stdout.write(`Password of ${username} reset\n`);
+    });
+  user
+    .command('role <username> <role>')
+    .description("Change a user's role (admin, operator, viewer)")
+    .action(async (username: string, role: string, _o: unknown, cmd: Command) => {
+      await api(authed(cmd), 'PUT', `/api/v1/users/${enc(username)}`, { role });
+      process.stdout.write(`${username} is now ${role}\n`);
+    });
+  user
+    .command('remove <username>')
+    .alias('rm')
+    .description('Delete a user')
+    .action(async (username: string, _o: unknown, cmd: Command) => {
+      await api(authed(cmd), 'DELETE', `/api/v1/users/${enc(username)}`);
+      process.stdout.write(`Removed ${username}\n`);
+    });
+
   const jobs = program.command('jobs').description('Command jobs');
   jobs
     .command('list', { isDefault: true })

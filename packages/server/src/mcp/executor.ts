@@ -56,6 +56,7 @@ export interface HiveExecutor {
   exec(satellite: string, req: ExecInput): Promise<McpJob>;
   execByTag(tag: string, req: ExecInput & { concurrency?: number | undefined }): Promise<McpBatch>;
   getJob(id: string): Promise<McpJob>;
+  listJobs(q: { satellite?: string | undefined; state?: string | undefined; page: number; per_page: number }): Promise<{ items: McpJob[]; total: number }>;
   listApprovals(status?: 'pending' | 'approved' | 'denied' | 'expired'): Promise<unknown[]>;
   resolveApproval(id: string, decision: 'approve' | 'deny', reason?: string): Promise<unknown>;
   queryAudit(q: {

@@ -73,6 +73,10 @@ export function restExecutor(t: RestTarget): HiveExecutor {
     exec: (satellite, req) => data<McpJob>('POST', `/api/v1/satellites/${enc(satellite)}/exec`, { ...req, async: true }),
     execByTag: (tag, req) => data<McpBatch>('POST', '/api/v1/exec', { ...req, target: { tag }, async: true }),
     getJob: (id) => data<McpJob>('GET', `/api/v1/commands/${enc(id)}`),
+    listJobs: async (q) => {
+      const r = await page(`/api/v1/commands${query(q)}`);
+      return { items: r.items as McpJob[], total: r.total };
+    },
     listApprovals: (status) => data('GET', `/api/v1/approvals${query({ status })}`),
     resolveApproval: (id, decision, reason) => data('POST', `/api/v1/approvals/${enc(id)}/${decision}`, reason ? { reason } : {}),
     queryAudit: (q) => page(`/api/v1/audit/logs${query(q)}`),

@@ -231,7 +231,7 @@ export const HIVE_TOOLS: readonly HiveTool[] = [
     description: 'State and result of a command job (e.g. one that waited for approval).',
     scope: 'operator.read',
     readOnly: true,
-    input: { job_id: Id, wait_seconds: WaitSeconds.default(0) },
+    input: { job_id: Id, wait_seconds: z.number().int().min(0).max(600).default(0).describe('Wait up to this many seconds for the job to end; default 0') },
     run: async (x, a) => {
       const [j] = await waitJobs(x, [await x.getJob(a.job_id)], a.wait_seconds * 1000);
       return jobOutcome(j as McpJob);
@@ -441,6 +441,16 @@ function errorOf(err: unknown): { code: string; message: string; details?: Recor
   return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) };
 }
 
+/** Arguments as the audit keeps them: small ones whole, large ones (chat text) cut down. */
+function auditArgs(args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(args)) {
+    const json = JSON.stringify(v) ?? '';
+    out[k] = json.length <= 300 ? v : typeof v === 'string' ? `${v.slice(0, 200)}… (${v.length} chars)` : `(${json.length} bytes)`;
+  }
+  return out;
+}
+
 const asRecord = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : { value: v });
 
 export interface HiveMcpOptions {
@@ -470,7 +480,7 @@ export function createHiveMcpServer({ caller, executor: x, version }: HiveMcpOpt
       try {
         const out = await t.run(x, args);
         const structured = asRecord(out.data);
-        await x.audit({ kind: 'tool', name: t.name, result: out.isError ? 'failure' : 'success', args });
+        await x.audit({ kind: 'tool', name: t.name, result: out.isError ? 'failure' : 'success', args: auditArgs(args) });
         return {
           content: [{ type: 'text', text: out.text ?? JSON.stringify(structured, null, 2) }],
           structuredContent: structured,
@@ -478,7 +488,7 @@ export function createHiveMcpServer({ caller, executor: x, version }: HiveMcpOpt
         };
       } catch (err) {
         const e = errorOf(err);
-        await x.audit({ kind: 'tool', name: t.name, result: 'failure', error: e, args });
+        await x.audit({ kind: 'tool', name: t.name, result: 'failure', error: e, args: auditArgs(args) });
         return { content: [{ type: 'text', text: `${e.code}: ${e.message}` }], structuredContent: { error: e }, isError: true };
       }
     };
@@ -551,16 +561,36 @@ export function createHiveMcpServer({ caller, executor: x, version }: HiveMcpOpt
       'diagnose-satellite',
       {
         title: 'Diagnose a satellite',
-        description: 'Gathers the satellite’s facts, latest health and metrics and recent failed commands into a diagnosis prompt',
+        description: 'Gathers the satellite’s facts, a live health check, metrics history and recent errors into a diagnosis prompt',
         argsSchema: { id: z.string().trim().min(1).max(128).describe('Satellite id, slug or name') },
       },
       ({ id }) =>
         audited('prompt', 'diagnose-satellite', async (): Promise<GetPromptResult> => {
           const [satellite, metrics] = await Promise.all([x.getSatellite(id), x.metrics(id, 10)]);
-          const satId = (satellite as { id: string }).id;
-          let errors: unknown[] = [];
+          const sat = satellite as { id: string; status: string };
+          // A live health check when the key may run commands and the satellite is connected.
+          let health: unknown = '(no live check: needs operator.write and an online satellite)';
+          if (can('operator.write') && sat.status === 'online') {
+            try {
+              const [j] = await waitJobs(x, [await x.exec(sat.id, { command: 'system.health', params: {} })], 10_000);
+              health = j?.error ? `${j.error.code}: ${j.error.message}` : (j?.result ?? `job ${j?.id} still ${j?.state}`);
+            } catch (err) {
+              health = `${errorOf(err).code}: ${errorOf(err).message}`;
+            }
+          }
+          const [failedJobs, timedOut] = await Promise.all([
+            x.listJobs({ satellite: sat.id, state: 'failed', page: 1, per_page: 10 }),
+            x.listJobs({ satellite: sat.id, state: 'timed_out', page: 1, per_page: 5 }),
+          ]);
+          const errors: unknown[] = [...failedJobs.items, ...timedOut.items].map((j) => ({
+            job_id: j.id,
+            command: j.command,
+            state: j.state,
+            error: j.error,
+            finished_at: j.finished_at,
+          }));
           if (can('operator.admin')) {
-            errors = (await x.queryAudit({ target_id: satId, result: 'failure', page: 1, per_page: 20 })).items;
+            errors.push(...(await x.queryAudit({ target_id: sat.id, result: 'failure', page: 1, per_page: 10 })).items);
           }
           return {
             description: `Diagnose ${id}`,
@@ -575,11 +605,14 @@ export function createHiveMcpServer({ caller, executor: x, version }: HiveMcpOpt
                     '## Satellite',
                     JSON.stringify(satellite, null, 2),
                     '',
-                    '## Health and metrics (latest first)',
+                    '## Health (live system.health)',
+                    typeof health === 'string' ? health : JSON.stringify(health, null, 2),
+                    '',
+                    '## Metrics (status reports, latest first)',
                     JSON.stringify(metrics, null, 2),
                     '',
-                    '## Recent errors (failed actions on this satellite)',
-                    errors.length ? JSON.stringify(errors, null, 2) : can('operator.admin') ? 'none recorded' : '(not visible with this key)',
+                    '## Recent errors (failed and timed-out jobs, failed actions)',
+                    errors.length ? JSON.stringify(errors, null, 2) : 'none recorded',
                   ].join('\n'),
                 },
               },

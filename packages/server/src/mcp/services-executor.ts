@@ -15,6 +15,7 @@ export function servicesExecutor(s: HubServices, p: Principal): HiveExecutor {
     exec: async (satellite, req) => (await s.commands.exec(p, { satellite, ...req, async: true })) as unknown as McpJob,
     execByTag: async (tag, req) => (await s.commands.execMany(p, { ...req, target: { tag }, async: true })) as unknown as McpBatch,
     getJob: async (id) => (await s.commands.get(p, id)) as unknown as McpJob,
+    listJobs: async (q) => (await s.commands.list(p, q)) as unknown as { items: McpJob[]; total: number },
     listApprovals: (status) => s.approvals.list(p, status),
     resolveApproval: (id, decision, reason) => s.approvals.resolve(p, id, decision, reason),
     queryAudit: async (q) => {

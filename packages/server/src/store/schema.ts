@@ -187,7 +187,34 @@ export interface HubSecretsTable {
   created_at: string;
 }
 
+export interface UsersTable {
+  id: string;
+  username: string;
+  /** scrypt$<logN>$<r>$<p>$<salt b64>$<hash b64> */
+  password_hash: string;
+  role: 'admin' | 'operator' | 'viewer';
+  must_change_password: number;
+  disabled: number;
+  created_at: string;
+  updated_at: string;
+  last_login_at: string | null;
+}
+
+export interface RefreshTokensTable {
+  id: string;
+  user_id: string;
+  /** All tokens descending from one login; reuse of a used token revokes the family. */
+  family_id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  revoked_at: string | null;
+}
+
 export interface Database extends AiTables {
+  users: UsersTable;
+  refresh_tokens: RefreshTokensTable;
   hub_secrets: HubSecretsTable;
   approvals: ApprovalsTable;
   groups: GroupsTable;
