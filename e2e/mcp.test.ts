@@ -234,7 +234,9 @@ describe('MCP over Streamable HTTP at /mcp (real hub, SDK nodes, stand-in agents
     const prompts = await c.listPrompts();
     expect(prompts.prompts.map((p) => p.name).sort()).toEqual(['diagnose-satellite', 'fleet-report']);
     const diag = await c.getPrompt({ name: 'diagnose-satellite', arguments: { id: 'web-1' } });
-    expect(promptText(diag)).toMatch(/Diagnose the satellite "web-1"[\s\S]*## Health \(live system\.health\)\nUNKNOWN_COMMAND[\s\S]*## Metrics[\s\S]*## Recent errors/);
+    expect(promptText(diag)).toMatch(
+      /Diagnose the satellite "web-1"[\s\S]*## Health \(live system\.health\)\nUNKNOWN_COMMAND[\s\S]*## Metrics[\s\S]*## Recent errors/,
+    );
     const report = await c.getPrompt({ name: 'fleet-report' });
     expect(promptText(report)).toContain('Satellites: 2 (2 online, 0 offline)');
 

@@ -11,6 +11,7 @@ import { registerApprovalsRoutes } from './features/approvals/approvals-routes.j
 import { approvalsServiceFactory } from './features/approvals/approvals-service.js';
 import { registerAuditRoutes } from './features/audit/audit-routes.js';
 import { auditServiceFactory } from './features/audit/audit-service.js';
+import { registerAuthRoutes } from './features/auth/auth-routes.js';
 import { authServiceFactory } from './features/auth/auth-service.js';
 import { registerCommandsRoutes } from './features/commands/commands-routes.js';
 import { commandsServiceFactory } from './features/commands/commands-service.js';
@@ -99,10 +100,13 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   const hubId = `hub_${hostname().slice(0, 32)}_${randomSecret(4)}`;
 
   const audit = auditServiceFactory({ db, logger });
-  const auth = authServiceFactory({ db, audit });
+  // Revoked credentials are cut off at once: every edge holding a connection with them closes it.
+  const onRevoke = (principalId: string) => bus.publish('credentials:revoked', { principal_id: principalId });
+  const auth = authServiceFactory({ db, audit, onRevoke });
   const users = usersServiceFactory({
     db,
     audit,
+    onRevoke,
     cfg: {
       accessTtlMs: config.auth.jwt_expiration,
       refreshTtlMs: config.auth.refresh_expiration,
@@ -205,6 +209,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   const app = createApp({ logger, auth: credentials });
   registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
   registerUsersRoutes(app, users);
+  registerAuthRoutes(app, auth);
   registerDevicesRoutes(app, devices);
   registerCommandsRoutes(app, commands, { groupSatellites: (ref) => groups.satellites(ref) });
   registerGroupsRoutes(app, groups);

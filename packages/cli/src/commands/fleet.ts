@@ -301,6 +301,57 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
       process.stdout.write(`Removed ${username}\n`);
     });
 
+  const apikey = program.command('apikey').description('API keys for scripts and integrations (admin only)');
+  apikey
+    .command('list', { isDefault: true })
+    .description('List API keys (never their values)')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const res = await api<
+        { id: string; name: string; prefix: string; scopes: string[]; expires_at: string | null; revoked_at: string | null; last_used_at: string | null }[]
+      >(authed(cmd), 'GET', '/api/v1/apikeys');
+      out(!!o.json, res.data, () =>
+        res.data
+          .map(
+            (k) =>
+              `${k.prefix}…  ${k.name.padEnd(16)} ${k.revoked_at ? 'revoked' : 'active '} ${k.scopes.join(',')}  expires ${k.expires_at ?? 'never'}  last used ${k.last_used_at ?? '—'}`,
+          )
+          .join('\n'),
+      );
+    });
+  apikey
+    .command('create <name>')
+    .description('Create a key; it is printed once')
+    .requiredOption('--scopes <list>', 'comma-separated: operator.read, operator.write, operator.admin, operator.approvals, operator.pairing')
+    .option('--expires <duration>', 'lifetime, e.g. 30d, 12h')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: { scopes: string; expires?: string; json?: boolean }, cmd: Command) => {
+      const res = await api<{ id: string; key: string; expires_at: string | null }>(authed(cmd), 'POST', '/api/v1/apikeys', {
+        name,
+        scopes: o.scopes
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean),
+        ...(o.expires ? { expires_in: o.expires } : {}),
+      });
+      out(!!o.json, res.data, () => `${res.data.key}\n(shown once; id ${res.data.id}, expires ${res.data.expires_at ?? 'never'})`);
+    });
+  apikey
+    .command('rotate <id>')
+    .description('Replace a key with a new secret (same name, scopes, expiry); the old one stops at once')
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: { json?: boolean }, cmd: Command) => {
+      const res = await api<{ id: string; key: string }>(authed(cmd), 'POST', `/api/v1/apikeys/${enc(id)}/rotate`);
+      out(!!o.json, res.data, () => `${res.data.key}\n(shown once; id ${res.data.id})`);
+    });
+  apikey
+    .command('revoke <id>')
+    .description('Revoke a key; connections using it are closed')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await api(authed(cmd), 'DELETE', `/api/v1/apikeys/${enc(id)}`);
+      process.stdout.write(`Revoked ${id}\n`);
+    });
+
   const jobs = program.command('jobs').description('Command jobs');
   jobs
     .command('list', { isDefault: true })

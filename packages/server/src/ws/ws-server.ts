@@ -494,6 +494,11 @@ export function createWsServer(deps: WsDeps) {
   }
 
   const unsubscribe = bus.subscribe(({ event, payload }) => {
+    if (event === 'credentials:revoked') {
+      const id = (payload as { principal_id?: string }).principal_id;
+      for (const op of operators) if (op.auth?.principal.id === id) op.close(CLOSE_CODES.REVOKED.code, 'credentials revoked');
+      return;
+    }
     const scope: Scope = event.startsWith('pairing:') ? 'operator.pairing' : event.startsWith('approval.') ? 'operator.approvals' : 'operator.read';
     for (const op of operators) {
       const s = op.auth?.scopes ?? [];

@@ -1,6 +1,7 @@
 import { HiveError, OPERATOR_SCOPES, type Scope } from '@hive/protocol';
 import { mintToken, parseToken, safeEqualHex, sha256 } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
+import { requireScope } from '../../lib/principal.js';
 import type { Db } from '../../store/db.js';
 import { fromJson, nowIso, toJson } from '../../store/db.js';
 import type { AuditService } from '../audit/audit-service.js';
@@ -25,7 +26,7 @@ export interface ApiKeyView {
  * SHA-256 is stored. The admin key comes from `auth.admin_api_key` / `ADMIN_API_KEY`, or is
  * generated on first start and shown once.
  */
-export const authServiceFactory = ({ db, audit }: { db: Db; audit: Pick<AuditService, 'log'> }) => {
+export const authServiceFactory = ({ db, audit, onRevoke }: { db: Db; audit: Pick<AuditService, 'log'>; onRevoke?: (principalId: string) => void }) => {
   /** Keys living only in this process (the read-only console link printed at start). */
   const ephemeral = new Map<string, { hash: string; principal: Omit<Principal, 'ip'> }>();
   const lastUsedWritten = new Map<string, number>();
@@ -135,6 +136,7 @@ export const authServiceFactory = ({ db, audit }: { db: Db; audit: Pick<AuditSer
       name: string,
       scopes: Scope[],
       by: Pick<Principal, 'type' | 'id' | 'name'> = { type: 'system', id: 'hub', name: 'hub' },
+      expiresAt: string | null = null,
     ): Promise<{ id: string; key: string }> {
       const unknown = scopes.filter((s) => !ALL_SCOPES.includes(s));
       if (unknown.length) throw new HiveError('INVALID_PARAMETERS', `Unknown scopes: ${unknown.join(', ')}`);
@@ -147,7 +149,7 @@ export const authServiceFactory = ({ db, audit }: { db: Db; audit: Pick<AuditSer
           key_hash: hash,
           scopes: toJson([...new Set(scopes)]),
           created_at: nowIso(),
-          expires_at: null,
+          expires_at: expiresAt,
           revoked_at: null,
           last_used_at: null,
           last_used_ip: null,
@@ -157,10 +159,33 @@ export const authServiceFactory = ({ db, audit }: { db: Db; audit: Pick<AuditSer
         actor: { type: by.type, id: by.id, name: by.name },
         action: 'apikey.created',
         target: { type: 'api_key', id },
-        details: { name, scopes },
+        details: { name, scopes, expires_at: expiresAt },
         result: 'success',
       });
       return { id, key: token };
+    },
+
+    /** Revokes a key; live connections using it are closed (the bus tells every edge). */
+    async revokeApiKey(p: Principal, id: string): Promise<ApiKeyView> {
+      requireScope(p, 'operator.admin');
+      const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row) throw new HiveError('NOT_FOUND', `API key ${id} not found`);
+      if (row.revoked_at) throw new HiveError('ALREADY_RESOLVED', `API key ${id} is already revoked`);
+      await db.updateTable('api_keys').set({ revoked_at: nowIso() }).where('id', '=', id).execute();
+      audit.log({ actor: p, action: 'apikey.revoked', target: { type: 'api_key', id }, details: { name: row.name }, result: 'success' });
+      onRevoke?.(id);
+      return (await this.listKeys()).find((k) => k.id === id) as ApiKeyView;
+    },
+
+    /** A new secret with the same name, scopes and expiry; the old key stops working at once. */
+    async rotateApiKey(p: Principal, id: string): Promise<{ id: string; key: string; replaced: string }> {
+      requireScope(p, 'operator.admin');
+      const row = await db.selectFrom('api_keys').selectAll().where('id', '=', id).executeTakeFirst();
+      if (!row || row.revoked_at) throw new HiveError('NOT_FOUND', `API key ${id} not found or revoked`);
+      const next = await this.createApiKey(row.name, fromJson<Scope[]>(row.scopes, []), p, row.expires_at);
+      await this.revokeApiKey(p, id);
+      audit.log({ actor: p, action: 'apikey.rotated', target: { type: 'api_key', id }, details: { replaced_by: next.id }, result: 'success' });
+      return { ...next, replaced: id };
     },
 
     async listKeys(): Promise<ApiKeyView[]> {

@@ -62,7 +62,17 @@ const toView = (u: UsersTable): UserView => ({
  * kept in the database so every hub instance verifies them) and rotating refresh tokens stored
  * hashed; presenting a refresh token that was already used revokes its whole family.
  */
-export const usersServiceFactory = ({ db, audit, cfg }: { db: Db; audit: Pick<AuditService, 'log'>; cfg: UsersConfig }) => {
+export const usersServiceFactory = ({
+  db,
+  audit,
+  cfg,
+  onRevoke,
+}: {
+  db: Db;
+  audit: Pick<AuditService, 'log'>;
+  cfg: UsersConfig;
+  onRevoke?: (principalId: string) => void;
+}) => {
   let secret: Uint8Array | undefined;
   const failures = new Map<string, number[]>();
 
@@ -314,8 +324,10 @@ export const usersServiceFactory = ({ db, audit, cfg }: { db: Db; audit: Pick<Au
         set.must_change_password = 1;
       }
       await db.updateTable('users').set(set).where('id', '=', u.id).execute();
-      if (patch.password || patch.disabled)
+      if (patch.password || patch.disabled) {
         await db.updateTable('refresh_tokens').set({ revoked_at: nowIso() }).where('user_id', '=', u.id).where('revoked_at', 'is', null).execute();
+        onRevoke?.(u.id);
+      }
       audit.log({
         actor: p,
         action: 'user.updated',
@@ -337,6 +349,7 @@ export const usersServiceFactory = ({ db, audit, cfg }: { db: Db; audit: Pick<Au
       if (p.type === 'user' && p.id === u.id) throw new HiveError('CONFLICT', 'You cannot remove yourself');
       await db.deleteFrom('refresh_tokens').where('user_id', '=', u.id).execute();
       await db.deleteFrom('users').where('id', '=', u.id).execute();
+      onRevoke?.(u.id);
       audit.log({ actor: p, action: 'user.deleted', target: { type: 'user', id: u.id }, details: { username: u.username }, result: 'success' });
       return { id: u.id, deleted: true };
     },
