@@ -79,6 +79,8 @@ export const ConfigSchema = z
         messages_per_second: z.coerce.number().int().min(1).default(DEFAULT_LIMITS.messagesPerSecond),
         message_burst: z.coerce.number().int().min(1).default(DEFAULT_LIMITS.messageBurst),
         max_violations: z.coerce.number().int().min(0).default(DEFAULT_LIMITS.maxViolations),
+        /** REST requests per minute per credential (API key or user); 0 = unlimited. */
+        api_requests_per_minute: z.coerce.number().int().min(0).default(120_000),
       })
       .strict()
       .default({
@@ -88,6 +90,7 @@ export const ConfigSchema = z
         messages_per_second: DEFAULT_LIMITS.messagesPerSecond,
         message_burst: DEFAULT_LIMITS.messageBurst,
         max_violations: DEFAULT_LIMITS.maxViolations,
+        api_requests_per_minute: 120_000,
       }),
     logging: z
       .object({

@@ -1,5 +1,6 @@
 export { type Bus, createLocalBus, type NodeLink } from './bus/bus.js';
 export { ConfigError, ConfigSchema, type HubConfig, type HubConfigInput, loadConfig, substituteEnv } from './config.js';
+export { createApp, type RouteEntry, routeTables } from './http/app.js';
 export { mintToken } from './lib/ids.js';
 export { redact, redactArgv } from './lib/redact.js';
 export { type BuildOptions, buildHub, HUB_VERSION, type Hub } from './main.js';

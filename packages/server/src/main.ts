@@ -206,7 +206,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   });
 
   let shuttingDown = false;
-  const app = createApp({ logger, auth: credentials });
+  const app = createApp({ logger, auth: credentials, audit, requestsPerMinute: config.limits.api_requests_per_minute });
   registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
   registerUsersRoutes(app, users);
   registerAuthRoutes(app, auth);

@@ -2,6 +2,7 @@ import { HiveError, type Scope } from '@hive/protocol';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { Logger } from 'pino';
+import type { AuditService } from '../features/audit/audit-service.js';
 import type { AuthService } from '../features/auth/auth-service.js';
 import type { Principal } from '../lib/principal.js';
 
@@ -37,7 +38,25 @@ function apiKeyOf(req: FastifyRequest): string | undefined {
  * The Fastify app: zod validation, one error handler rendering seed 003's envelope, and an
  * auth hook enforcing each route's declared scope.
  */
-export function createApp({ logger, auth }: { logger: Logger; auth: Pick<AuthService, 'verifyApiKey'> }): HiveApp {
+export interface RouteEntry {
+  method: string;
+  url: string;
+  scope: Scope | 'public' | undefined;
+}
+
+export interface AppOptions {
+  logger: Logger;
+  auth: Pick<AuthService, 'verifyApiKey'>;
+  /** Denied requests (who, what, why) go to the audit log. */
+  audit?: Pick<AuditService, 'log'> | undefined;
+  /** Requests per minute per credential (API key, user); 0 = unlimited. */
+  requestsPerMinute?: number | undefined;
+}
+
+/** Every route with the scope it declared, for the "no route without a scope" check. */
+export const routeTables = new WeakMap<object, RouteEntry[]>();
+
+export function createApp({ logger, auth, audit, requestsPerMinute = 0 }: AppOptions): HiveApp {
   const app = Fastify({
     // Fastify's per-request logs are noise at fleet scale; errors are still logged below.
     loggerInstance: logger.child({}, { level: 'warn' }),
@@ -48,21 +67,65 @@ export function createApp({ logger, auth }: { logger: Logger; auth: Pick<AuthSer
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', null as unknown as Principal);
 
+  const table: RouteEntry[] = [];
+  routeTables.set(app, table);
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/api/') && !route.config?.scope) {
       throw new Error(`route ${route.method} ${route.url} declares no scope`);
     }
+    for (const method of [route.method].flat()) table.push({ method: String(method), url: route.url, scope: route.config?.scope });
   });
+
+  // Token bucket per credential: bursts of ten seconds' worth, refilled per minute rate.
+  const buckets = new Map<string, { tokens: number; at: number }>();
+  const admit = (id: string): number => {
+    if (!requestsPerMinute) return 0;
+    const now = Date.now();
+    const cap = Math.max(1, requestsPerMinute / 6);
+    const b = buckets.get(id) ?? { tokens: cap, at: now };
+    b.tokens = Math.min(cap, b.tokens + ((now - b.at) * requestsPerMinute) / 60_000);
+    b.at = now;
+    buckets.set(id, b);
+    if (b.tokens >= 1) {
+      b.tokens -= 1;
+      return 0;
+    }
+    return Math.ceil(((1 - b.tokens) * 60_000) / requestsPerMinute);
+  };
+
+  const denied = (req: FastifyRequest, who: { type: string; id: string; name: string }, err: HiveError) => {
+    audit?.log({
+      actor: { ...who, ip: req.ip },
+      action: 'access.denied',
+      details: { method: req.method, route: req.routeOptions.url, required: req.routeOptions.config?.scope, code: err.code },
+      result: 'failure',
+      error: err.message,
+    });
+  };
 
   app.addHook('preHandler', async (req) => {
     const scope = req.routeOptions.config?.scope;
     if (!scope || scope === 'public') return;
     const key = apiKeyOf(req);
     if (!key) throw new HiveError('AUTH_REQUIRED', 'Send an API key in X-API-Key or Authorization: Bearer');
-    const principal = await auth.verifyApiKey(key, req.ip);
-    if (!principal.scopes.has(scope) && !principal.scopes.has('operator.admin')) {
-      throw new HiveError('FORBIDDEN', `This needs scope ${scope}`, { required: scope });
+    let principal: Principal;
+    try {
+      principal = await auth.verifyApiKey(key, req.ip);
+    } catch (err) {
+      if (err instanceof HiveError) denied(req, { type: 'unknown', id: key.startsWith('hive_') ? key.slice(5, 17) : 'bearer', name: 'unknown' }, err);
+      throw err;
     }
+    if (!principal.scopes.has(scope) && !principal.scopes.has('operator.admin')) {
+      const err = new HiveError('FORBIDDEN', `This needs scope ${scope}`, { required: scope });
+      denied(req, principal, err);
+      throw err;
+    }
+    const wait = admit(principal.id);
+    if (wait)
+      throw new HiveError('RATE_LIMITED', `More than ${requestsPerMinute} requests per minute for this credential`, undefined, {
+        action: 'retry',
+        retryAfterMs: wait,
+      });
     // `hive mcp` (stdio) calls REST with this header: its calls are audited as actor type `mcp`.
     req.principal = req.headers['x-hive-client'] === 'mcp' ? { ...principal, type: 'mcp' } : principal;
   });

@@ -673,12 +673,18 @@ export function guardTransport(transport: Transport, caller: McpCaller, x: HiveE
       const t = known.get(m.params.name);
       if (t && !hasScope(caller.scopes, t.scope)) {
         const error = { code: 'FORBIDDEN', message: `Tool ${t.name} needs scope ${t.scope}`, details: { required: t.scope } };
-        void x.audit({ kind: 'tool', name: t.name, result: 'failure', error });
-        void transport.send({
-          jsonrpc: '2.0',
-          id: m.id,
-          result: { content: [{ type: 'text', text: `FORBIDDEN: ${error.message}` }], structuredContent: { error }, isError: true },
-        });
+        const id = m.id;
+        // Audited before the answer goes out, so the trail never lags behind what the client saw.
+        void x
+          .audit({ kind: 'tool', name: t.name, result: 'failure', error })
+          .then(() =>
+            transport.send({
+              jsonrpc: '2.0',
+              id,
+              result: { content: [{ type: 'text', text: `FORBIDDEN: ${error.message}` }], structuredContent: { error }, isError: true },
+            }),
+          )
+          .catch(() => {});
         return;
       }
     }
