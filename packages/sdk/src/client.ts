@@ -300,6 +300,22 @@ export class HiveClient extends EventEmitter {
     const send = (body: Record<string, unknown>) => {
       if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: 'res', id: frame.id, ...body }));
     };
+    if (frame.method === 'token.rotate') {
+      // The hub replaces this connection's device token; the old one stops working once we ack.
+      const token = (frame.params as { token?: unknown } | undefined)?.token;
+      if (typeof token !== 'string' || !this.opts.tokenStore) {
+        send({ ok: false, error: { code: 'INVALID_PARAMETERS', message: 'token.rotate needs a token and a token store' } });
+        return;
+      }
+      try {
+        await this.opts.tokenStore.set(this.opts.role, token);
+        this.emit('token', this.opts.role);
+        send({ ok: true, result: { stored: true } });
+      } catch (err) {
+        send({ ok: false, error: { code: 'INTERNAL_ERROR', message: `Cannot store the token: ${(err as Error).message}` } });
+      }
+      return;
+    }
     if (frame.method === 'invoke.cancel') {
       const p = InvokeCancelParams.safeParse(frame.params);
       const ac = p.success ? this.running.get(p.data.correlationId) : undefined;

@@ -352,6 +352,23 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
       process.stdout.write(`Revoked ${id}\n`);
     });
 
+  const device = program.command('device').description('Device tokens (per device and role)');
+  for (const action of ['revoke', 'rotate'] as const) {
+    device
+      .command(`${action} <device>`)
+      .description(
+        action === 'revoke'
+          ? 'Revoke the device token of a role; its live connection is closed at once'
+          : 'Give a connected node a new token and revoke the old one (no re-pairing)',
+      )
+      .addOption(new Option('--role <role>', 'token role').choices(['node', 'operator']).default('node'))
+      .option('--json', 'JSON output')
+      .action(async (ref: string, o: { role: string; json?: boolean }, cmd: Command) => {
+        const res = await api<Record<string, unknown>>(authed(cmd), 'POST', `/api/v1/devices/${enc(ref)}/${action}`, { role: o.role });
+        out(!!o.json, res.data, () => `${action === 'revoke' ? 'Revoked' : 'Rotated'} ${o.role} token of ${ref}`);
+      });
+  }
+
   const jobs = program.command('jobs').description('Command jobs');
   jobs
     .command('list', { isDefault: true })

@@ -5,6 +5,8 @@ export interface NodeLink {
   invoke(params: InvokeParams, timeoutMs: number): Promise<unknown>;
   /** Asks the node to stop a running invoke. */
   cancel(correlationId: string): void;
+  /** A hub request to the node other than an invoke (e.g. `token.rotate`); resolves with its answer. */
+  request(method: string, params: unknown, timeoutMs: number): Promise<unknown>;
   close(code: number, reason: string): void;
 }
 
@@ -25,6 +27,7 @@ export interface Bus {
   invokeNode(satelliteId: string, params: InvokeParams, timeoutMs: number): Promise<unknown>;
   closeNode(satelliteId: string, code: number, reason: string): void;
   cancelNode(satelliteId: string, correlationId: string): void;
+  requestNode(satelliteId: string, method: string, params: unknown, timeoutMs: number): Promise<unknown>;
   publish(event: string, payload: unknown): void;
   subscribe(handler: (e: HubEvent) => void): () => void;
   connectedCount(): number;
@@ -51,6 +54,11 @@ export function createLocalBus(): Bus {
     },
     cancelNode(id, correlationId) {
       nodes.get(id)?.cancel(correlationId);
+    },
+    requestNode(id, method, params, timeoutMs) {
+      const link = nodes.get(id);
+      if (!link) return Promise.reject(new HiveError('SATELLITE_OFFLINE', `Satellite ${id} is not connected`));
+      return link.request(method, params, timeoutMs);
     },
     publish(event, payload) {
       for (const s of subscribers) {

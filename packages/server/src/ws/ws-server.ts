@@ -171,6 +171,18 @@ export function createWsServer(deps: WsDeps) {
       return done.finally(() => this.outputs.delete(params.correlationId));
     }
 
+    request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
+      const id = `h${this.nextInvoke++}`;
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.invokes.delete(id);
+          reject(new HiveError('TIMEOUT', `No answer to ${method} within ${timeoutMs} ms`));
+        }, timeoutMs);
+        this.invokes.set(id, { resolve, reject, timer });
+        this.send({ type: 'req', id, method, params });
+      });
+    }
+
     cancel(correlationId: string): void {
       this.send({ type: 'req', id: `h${this.nextInvoke++}`, method: 'invoke.cancel', params: { correlationId } });
     }

@@ -77,6 +77,24 @@ export function registerDevicesRoutes(app: HiveApp, devices: DevicesService): vo
     handler: async (req) => ok(await devices.statusHistory(req.principal, req.params.id, req.query.limit)),
   });
 
+  for (const action of ['revoke', 'rotate'] as const) {
+    app.post(`/api/v1/devices/:id/${action}`, {
+      config: { scope: 'operator.admin' },
+      schema: {
+        params: IdParam,
+        body: z
+          .object({ role: z.enum(['node', 'operator']).default('node') })
+          .strict()
+          .nullish(),
+      },
+      handler: async (req) => {
+        const role = req.body?.role ?? 'node';
+        const device = (await devices.resolveRef(req.params.id).catch(() => ({ id: req.params.id }))).id;
+        return ok(action === 'revoke' ? await devices.revokeDevice(req.principal, device, role) : await devices.rotateDevice(req.principal, device, role));
+      },
+    });
+  }
+
   app.get('/api/v1/tags', {
     config: { scope: 'operator.read' },
     handler: async (req) => ok(await devices.listTags(req.principal)),

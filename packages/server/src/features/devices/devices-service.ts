@@ -524,6 +524,56 @@ export const devicesServiceFactory = ({
       bus.publish('satellite:removed', { id: sat.id, slug: sat.slug });
       return { id: sat.id, deleted: true };
     },
+    /** Revokes a device's token for one role and cuts its live connection of that role at once. */
+    async revokeDevice(p: Principal, deviceId: string, role: Role): Promise<{ device_id: string; role: Role; revoked: number }> {
+      requireScope(p, 'operator.admin');
+      const n = await store.revokeTokens(deviceId, role);
+      if (n === 0) throw new HiveError('NOT_FOUND', `Device ${deviceId} holds no live ${role} token`);
+      if (role === 'node') bus.closeNode(deviceId, 4007, 'device token revoked');
+      else bus.publish('credentials:revoked', { principal_id: deviceId });
+      audit.log({ actor: p, action: 'device.token_revoked', target: { type: 'device', id: deviceId }, details: { role, tokens: n }, result: 'success' });
+      return { device_id: deviceId, role, revoked: n };
+    },
+
+    /**
+     * Issues a new token to a connected node and revokes the old one once the node stored the
+     * new one — no re-pairing, no restart.
+     */
+    async rotateDevice(p: Principal, deviceId: string, role: Role): Promise<{ device_id: string; role: Role; token_id: string }> {
+      requireScope(p, 'operator.admin');
+      if (role !== 'node') throw new HiveError('INVALID_PARAMETERS', 'Only node tokens can be rotated live; revoke operator tokens instead');
+      if (!bus.isNodeConnected(deviceId)) throw new HiveError('SATELLITE_OFFLINE', 'The device must be connected to receive its new token');
+      const current = await store.liveTokens(deviceId, role);
+      if (current.length === 0) throw new HiveError('NOT_FOUND', `Device ${deviceId} holds no live ${role} token`);
+      const minted = mintToken('hdt');
+      await store.insertToken({
+        id: minted.id,
+        device_id: deviceId,
+        role,
+        token_hash: minted.hash,
+        scopes: current[0]?.scopes ?? '[]',
+        created_at: nowIso(),
+        expires_at: pairing.tokenTtlMs > 0 ? new Date(Date.now() + pairing.tokenTtlMs).toISOString() : null,
+        revoked_at: null,
+        last_used_at: null,
+      });
+      try {
+        await bus.requestNode(deviceId, 'token.rotate', { token: minted.token }, 10_000);
+      } catch (err) {
+        await store.revokeTokens(deviceId, role, undefined, undefined, minted.id);
+        throw err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', 'The device did not store its new token');
+      }
+      await store.revokeTokens(deviceId, role, minted.id);
+      audit.log({
+        actor: p,
+        action: 'device.token_rotated',
+        target: { type: 'device', id: deviceId },
+        details: { role, token_id: minted.id },
+        result: 'success',
+      });
+      return { device_id: deviceId, role, token_id: minted.id };
+    },
+
     async approveClaims(p: Principal, ref: string, commands?: string[]) {
       requireScope(p, 'operator.admin');
       const sat = await resolveRef(ref);

@@ -279,8 +279,8 @@ export const devicesStoreFactory = ({ db }: { db: Db }) => {
       await c.insertInto('device_tokens').values(row).execute();
     },
 
-    /** Revokes every live token of device+role except `keepId`. Returns how many. */
-    async revokeTokens(deviceId: string, role: string, keepId?: string, c: Conn = db): Promise<number> {
+    /** Revokes every live token of device+role except `keepId` (or only `onlyId`). Returns how many. */
+    async revokeTokens(deviceId: string, role: string, keepId?: string, c: Conn = db, onlyId?: string): Promise<number> {
       let q = c
         .updateTable('device_tokens')
         .set({ revoked_at: nowIso() })
@@ -288,8 +288,19 @@ export const devicesStoreFactory = ({ db }: { db: Db }) => {
         .where('role', '=', role as 'node')
         .where('revoked_at', 'is', null);
       if (keepId) q = q.where('id', '!=', keepId);
+      if (onlyId) q = q.where('id', '=', onlyId);
       const r = await q.executeTakeFirst();
       return Number(r.numUpdatedRows);
+    },
+
+    async liveTokens(deviceId: string, role: string) {
+      return db
+        .selectFrom('device_tokens')
+        .selectAll()
+        .where('device_id', '=', deviceId)
+        .where('role', '=', role as 'node')
+        .where('revoked_at', 'is', null)
+        .execute();
     },
 
     async touchToken(id: string): Promise<void> {
