@@ -1,19 +1,17 @@
 import type { Command } from 'commander';
 import { ApiError, resolveAuth } from '../api.js';
 
-// Types only (erased at build time): the MCP surface lives in the server package, which the CLI
-// loads on demand so `hive` itself starts without it.
-type McpModule = typeof import('../../../server/src/mcp/index.js');
+// The MCP surface lives in the server package; the CLI loads it on demand so `hive` itself starts
+// without it.
+type McpModule = typeof import('@hive/server/mcp');
 
 const VERSION = '0.1.0';
 
 /**
- * The MCP module of @hive/server, next to its entry point (`dist/mcp/index.js`). Loaded on
- * demand and on its own, so `hive mcp` opens no store and starts no server.
+ * The MCP module of @hive/server (`@hive/server/mcp`). Loaded on demand and on its own, so `hive mcp` opens no store and starts no server.
  */
-async function loadMcp(): Promise<McpModule> {
-  const entry = import.meta.resolve('@hive/server');
-  return (await import(new URL('./mcp/index.js', entry).href)) as McpModule;
+function loadMcp(): Promise<McpModule> {
+  return import('@hive/server/mcp');
 }
 
 /** `hive mcp`: MCP over stdio, connected to the hub as an operator with the given key. */

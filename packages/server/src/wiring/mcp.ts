@@ -56,6 +56,8 @@ const AuditReport = z
 export async function wireMcp({ app, logger, services }: McpWiringDeps): Promise<{ close(): Promise<void> }> {
   const open = new Set<McpServer>();
   const log = logger.child({ mod: 'mcp' });
+  // Hive API keys, or a user's JWT access token — as on every other edge.
+  const verify = (key: string, ip?: string) => (key.startsWith('hive_') ? services.auth.verifyApiKey(key, ip) : services.users.verifyAccess(key, ip));
 
   /** API key → principal of type `mcp`; null after answering 401/403 itself. */
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {
@@ -71,7 +73,7 @@ export async function wireMcp({ app, logger, services }: McpWiringDeps): Promise
     }
     let p: Principal;
     try {
-      p = await services.auth.verifyApiKey(key, req.ip);
+      p = await verify(key, req.ip);
     } catch (err) {
       if (err instanceof HiveError) {
         bearerError(reply, 401, 'invalid_token', err.message);
@@ -90,7 +92,7 @@ export async function wireMcp({ app, logger, services }: McpWiringDeps): Promise
   async function principalOf(req: FastifyRequest): Promise<Principal> {
     const key = keyOf(req);
     if (!key) throw new HiveError('AUTH_REQUIRED', 'Send an API key in X-API-Key or Authorization: Bearer');
-    const p = await services.auth.verifyApiKey(key, req.ip);
+    const p = await verify(key, req.ip);
     if (allowedTools(p.scopes).length === 0) throw new HiveError('FORBIDDEN', 'This key has none of the operator scopes MCP needs');
     return { ...p, type: 'mcp', ip: req.ip };
   }
