@@ -22,7 +22,7 @@ describe('access control: every route declares a scope; denials are audited; per
         .filter((r) => r.scope === 'public')
         .map((r) => r.url)
         .sort(),
-    ).toEqual(['/api/v1/auth/login', '/api/v1/auth/logout', '/api/v1/auth/refresh']);
+    ).toEqual(['/api/v1/auth/client', '/api/v1/auth/login', '/api/v1/auth/logout', '/api/v1/auth/refresh']);
   });
 
   it('an /api route without a scope cannot even be registered', async () => {

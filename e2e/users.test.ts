@@ -114,4 +114,24 @@ describe('users: login, JWT, refresh rotation, roles, brute-force limit', () => 
     expect((await runCli(['user', 'remove', 'carl'], env)).code).toBe(0);
     expect((await login('carl', 'cli created password')).status).toBe(401);
   });
+
+  it('client credentials (seed 000 §4): client_id + secret → 1 h JWT with role and allowed tools; no vault but status, no admin', async () => {
+    const created = await t.api('POST', '/api/v1/clients', { client_id: 'laptop-1', role: 'desktop', allowed_tools: ['chat_smart'] });
+    expect(created.status).toBe(201);
+    const secret = created.body.data.client_secret as string;
+    const tok = await t.api('POST', '/v1/auth/client', { client_id: 'laptop-1', client_secret: secret }, '');
+    expect(tok.body.data).toMatchObject({ token_type: 'Bearer', expires_in: 3600, role: 'desktop', allowed_tools: ['chat_smart'] });
+    const jwt = tok.body.data.access_token as string;
+    expect((await call('GET', '/api/v1/satellites', jwt)).status).toBe(200);
+    expect((await call('GET', '/api/v1/vault/status', jwt)).status).toBe(200);
+    expect((await call('POST', '/api/v1/vault/init', jwt, { password: 'whatever password' })).status).toBe(403);
+    expect((await call('GET', '/api/v1/users', jwt)).status).toBe(403);
+    const bad = await t.api('POST', '/api/v1/auth/client', { client_id: 'laptop-1', client_secret: 'wrong-secret-value' }, '');
+    expect(bad.status).toBe(401);
+    await t.api('DELETE', '/api/v1/clients/laptop-1');
+    expect((await call('GET', '/api/v1/satellites', jwt)).status).toBe(401);
+    const audit = JSON.stringify((await t.api('GET', '/api/v1/audit/logs?action=auth.client')).body.data);
+    expect(audit).not.toContain(secret);
+    expect((await t.api('GET', '/api/v1/clients')).body.data[0]).toMatchObject({ client_id: 'laptop-1', role: 'desktop' });
+  });
 });

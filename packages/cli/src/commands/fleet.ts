@@ -352,6 +352,51 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
       process.stdout.write(`Revoked ${id}\n`);
     });
 
+  const client = program.command('client').description('Client credentials for desktop/mobile/cli_agent clients (seed 000 §4)');
+  client
+    .command('list', { isDefault: true })
+    .description('List clients')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const res = await api<{ client_id: string; role: string; allowed_tools: string[]; revoked_at: string | null }[]>(authed(cmd), 'GET', '/api/v1/clients');
+      out(
+        !!o.json,
+        res.data,
+        () =>
+          res.data
+            .map((c) => `${c.client_id.padEnd(20)} ${c.role.padEnd(10)} ${c.revoked_at ? 'revoked' : 'active'} ${c.allowed_tools.join(',')}`)
+            .join('\n') || 'No clients.',
+      );
+    });
+  client
+    .command('add <client_id>')
+    .description('Register a client; its secret is printed once')
+    .addOption(new Option('--role <role>', 'client role').choices(['admin', 'cli_agent', 'desktop', 'mobile']).default('desktop'))
+    .option('--tools <list>', 'comma-separated tools the client may use')
+    .option('--json', 'JSON output')
+    .action(async (id: string, o: { role: string; tools?: string; json?: boolean }, cmd: Command) => {
+      const res = await api<{ client_id: string; client_secret: string }>(authed(cmd), 'POST', '/api/v1/clients', {
+        client_id: id,
+        role: o.role,
+        ...(o.tools
+          ? {
+              allowed_tools: o.tools
+                .split(',')
+                .map((x) => x.trim())
+                .filter(Boolean),
+            }
+          : {}),
+      });
+      out(!!o.json, res.data, () => `client_id ${res.data.client_id}\nclient_secret ${res.data.client_secret}\n(shown once)`);
+    });
+  client
+    .command('revoke <client_id>')
+    .description('Revoke a client; its tokens stop working at once')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      await api(authed(cmd), 'DELETE', `/api/v1/clients/${enc(id)}`);
+      process.stdout.write(`Revoked ${id}\n`);
+    });
+
   const device = program.command('device').description('Device tokens (per device and role)');
   for (const action of ['revoke', 'rotate'] as const) {
     device

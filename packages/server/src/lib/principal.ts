@@ -2,7 +2,9 @@ import { HiveError, type Scope } from '@hive/protocol';
 
 /** Who is acting. Every service call that changes something takes one, for permission and audit. */
 export interface Principal {
-  type: 'api_key' | 'device' | 'system' | 'user' | 'mcp';
+  type: 'api_key' | 'device' | 'system' | 'user' | 'mcp' | 'client';
+  /** Client credentials (seed 000 §4) may narrow the tools a client can use. */
+  allowedTools?: readonly string[] | undefined;
   id: string;
   name: string;
   scopes: ReadonlySet<Scope>;

@@ -212,7 +212,20 @@ export interface RefreshTokensTable {
   revoked_at: string | null;
 }
 
+export interface ClientsTable {
+  /** client_id */
+  id: string;
+  secret_hash: string;
+  role: 'admin' | 'cli_agent' | 'desktop' | 'mobile';
+  /** JSON array of MCP/tool names this client may use; empty = all its scopes allow */
+  allowed_tools: string;
+  created_at: string;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
 export interface Database extends AiTables {
+  clients: ClientsTable;
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;
   hub_secrets: HubSecretsTable;

@@ -34,6 +34,39 @@ export function registerUsersRoutes(app: HiveApp, users: UsersService): void {
     handler: async (req) => ok(await users.changePassword({ ...req.principal, ip: req.ip }, req.body.current_password, req.body.new_password)),
   });
 
+  // Client credentials (seed 000 §4): both paths, the seed's and ours.
+  for (const url of ['/v1/auth/client', '/api/v1/auth/client']) {
+    app.post(url, {
+      config: { scope: 'public' },
+      schema: { body: z.object({ client_id: z.string().trim().min(1).max(64), client_secret: z.string().min(8).max(256) }).strict() },
+      handler: async (req) => ok(await users.clientToken(req.body.client_id, req.body.client_secret, req.ip)),
+    });
+  }
+  app.get('/api/v1/clients', { config: { scope: 'operator.admin' } }, async (req) => ok(await users.listClients(req.principal)));
+  app.post('/api/v1/clients', {
+    config: { scope: 'operator.admin' },
+    schema: {
+      body: z
+        .object({
+          client_id: z
+            .string()
+            .trim()
+            .min(1)
+            .max(64)
+            .regex(/^[A-Za-z0-9._-]+$/),
+          role: z.enum(['admin', 'cli_agent', 'desktop', 'mobile']),
+          allowed_tools: z.array(z.string().trim().min(1).max(128)).max(256).optional(),
+        })
+        .strict(),
+    },
+    handler: async (req, reply) => reply.status(201).send(ok(await users.createClient({ ...req.principal, ip: req.ip }, req.body))),
+  });
+  app.delete('/api/v1/clients/:id', {
+    config: { scope: 'operator.admin' },
+    schema: { params: z.object({ id: z.string().trim().min(1).max(64) }) },
+    handler: async (req) => ok(await users.revokeClient({ ...req.principal, ip: req.ip }, req.params.id)),
+  });
+
   app.get('/api/v1/users', { config: { scope: 'operator.admin' } }, async (req) => ok(await users.list(req.principal)));
   app.post('/api/v1/users', {
     config: { scope: 'operator.admin' },

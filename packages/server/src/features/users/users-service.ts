@@ -4,12 +4,20 @@ import { mintToken, newId, parseToken, randomSecret, safeEqualHex, sha256 } from
 import type { Principal } from '../../lib/principal.js';
 import { requireScope } from '../../lib/principal.js';
 import type { Db } from '../../store/db.js';
-import { nowIso } from '../../store/db.js';
-import type { UsersTable } from '../../store/schema.js';
+import { fromJson, nowIso, toJson } from '../../store/db.js';
+import type { ClientsTable, UsersTable } from '../../store/schema.js';
 import type { AuditService } from '../audit/audit-service.js';
 import { generatePassword, hashPassword, verifyPassword } from './passwords.js';
 
 export type UserRole = UsersTable['role'];
+
+/** Client roles (seed 000 §4.1) → scopes. No client but `admin` gets operator.admin (no vault but status, no admin tools). */
+export const CLIENT_ROLE_SCOPES: Record<ClientsTable['role'], Scope[]> = {
+  admin: [...OPERATOR_SCOPES],
+  cli_agent: ['operator.read', 'operator.write'],
+  desktop: ['operator.read', 'operator.write', 'operator.approvals'],
+  mobile: ['operator.read', 'operator.approvals'],
+};
 
 /** Global roles (seed 003 §8.3) → operator scopes (seed 001). */
 export const ROLE_SCOPES: Record<UserRole, Scope[]> = {
@@ -239,6 +247,12 @@ export const usersServiceFactory = ({
     async verifyAccess(token: string, ip?: string): Promise<Principal> {
       try {
         const { payload } = await jwtVerify(token, await jwtSecret(), { issuer: 'hive', algorithms: ['HS256'] });
+        if (payload.typ === 'client') {
+          const c = payload.sub ? await db.selectFrom('clients').selectAll().where('id', '=', payload.sub).executeTakeFirst() : undefined;
+          if (!c || c.revoked_at) throw new HiveError('AUTH_INVALID', 'Client revoked');
+          const tools = fromJson<string[]>(c.allowed_tools, []);
+          return { type: 'client', id: c.id, name: c.id, scopes: new Set(CLIENT_ROLE_SCOPES[c.role]), ip, ...(tools.length ? { allowedTools: tools } : {}) };
+        }
         const u = payload.sub ? await db.selectFrom('users').selectAll().where('id', '=', payload.sub).executeTakeFirst() : undefined;
         if (!u || u.disabled) throw new HiveError('AUTH_INVALID', 'User no longer active');
         // Scopes come from the current role, so a demotion takes effect at once.
@@ -271,6 +285,88 @@ export const usersServiceFactory = ({
         .execute();
       audit.log({ actor: p, action: 'user.password_changed', target: { type: 'user', id: u.id }, result: 'success' });
       return toView({ ...u, must_change_password: 0 });
+    },
+
+    /** Client credentials → a 1 h JWT carrying the client's role and allowed tools (seed 000 §4.2). */
+    async clientToken(clientId: string, secretValue: string, ip?: string) {
+      const keys = [`c:${clientId}`, `ip:${ip ?? ''}`];
+      if (throttled(keys))
+        throw new HiveError('RATE_LIMITED', 'Too many failed client logins; try again later', undefined, {
+          action: 'retry',
+          retryAfterMs: cfg.failureWindowMs,
+        });
+      const c = await db.selectFrom('clients').selectAll().where('id', '=', clientId).executeTakeFirst();
+      if (!c || c.revoked_at || !safeEqualHex(c.secret_hash, sha256(secretValue))) {
+        fail(keys);
+        audit.log({
+          actor: { type: 'client', id: clientId, name: clientId, ip },
+          action: 'auth.client',
+          result: 'failure',
+          error: 'invalid client credentials',
+        });
+        throw new HiveError('AUTH_INVALID', 'Invalid client_id or client_secret');
+      }
+      const now = Math.floor(Date.now() / 1000);
+      const allowed = fromJson<string[]>(c.allowed_tools, []);
+      const token = await new SignJWT({ typ: 'client', role: c.role, allowed_tools: allowed, scopes: CLIENT_ROLE_SCOPES[c.role] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(c.id)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 3600)
+        .setIssuer('hive')
+        .sign(await jwtSecret());
+      await db.updateTable('clients').set({ last_used_at: nowIso() }).where('id', '=', c.id).execute();
+      audit.log({ actor: { type: 'client', id: c.id, name: c.id, ip }, action: 'auth.client', details: { role: c.role }, result: 'success' });
+      return { access_token: token, token_type: 'Bearer' as const, expires_in: 3600, role: c.role, allowed_tools: allowed };
+    },
+
+    async createClient(p: Principal, input: { client_id: string; role: ClientsTable['role']; allowed_tools?: string[] | undefined }) {
+      requireScope(p, 'operator.admin');
+      if (await db.selectFrom('clients').select('id').where('id', '=', input.client_id).executeTakeFirst())
+        throw new HiveError('CONFLICT', `Client ${input.client_id} already exists`);
+      const secretValue = `hcs_${randomSecret(32)}`;
+      await db
+        .insertInto('clients')
+        .values({
+          id: input.client_id,
+          secret_hash: sha256(secretValue),
+          role: input.role,
+          allowed_tools: toJson(input.allowed_tools ?? []),
+          created_at: nowIso(),
+          revoked_at: null,
+          last_used_at: null,
+        })
+        .execute();
+      audit.log({
+        actor: p,
+        action: 'client.created',
+        target: { type: 'client', id: input.client_id },
+        details: { role: input.role, allowed_tools: input.allowed_tools ?? [] },
+        result: 'success',
+      });
+      return { client_id: input.client_id, client_secret: secretValue, role: input.role, allowed_tools: input.allowed_tools ?? [] };
+    },
+
+    async listClients(p: Principal) {
+      requireScope(p, 'operator.admin');
+      const rows = await db.selectFrom('clients').selectAll().orderBy('id').execute();
+      return rows.map((c) => ({
+        client_id: c.id,
+        role: c.role,
+        allowed_tools: fromJson<string[]>(c.allowed_tools, []),
+        created_at: c.created_at,
+        revoked_at: c.revoked_at,
+        last_used_at: c.last_used_at,
+      }));
+    },
+
+    async revokeClient(p: Principal, clientId: string) {
+      requireScope(p, 'operator.admin');
+      const r = await db.updateTable('clients').set({ revoked_at: nowIso() }).where('id', '=', clientId).where('revoked_at', 'is', null).executeTakeFirst();
+      if (Number(r.numUpdatedRows) !== 1) throw new HiveError('NOT_FOUND', `No active client ${clientId}`);
+      audit.log({ actor: p, action: 'client.revoked', target: { type: 'client', id: clientId }, result: 'success' });
+      onRevoke?.(clientId);
+      return { client_id: clientId, revoked: true };
     },
 
     async create(p: Principal, input: { username: string; password: string; role: UserRole }): Promise<UserView> {
