@@ -176,4 +176,23 @@ describe('central approvals (real hub, SDK nodes)', () => {
     const none = await t.api('POST', `/api/v1/commands/${analysis.body.data.id}/fixes/5`);
     expect(none.status).toBe(404);
   });
+
+  it('one requester cannot flood approvers: pending approvals per requester are capped (RATE_LIMITED), audited', async () => {
+    const t = await startHub({ overrides: { approvals: { max_pending_per_requester: 2 } } });
+    hubs.push(t);
+    closers.push(async () => cleanup(t.dataDir));
+    const node = await simNode(t.wsUrl, 'flood', { commands: ['system.run'] });
+    closers.push(() => node.client.close());
+    const ask = () => t.api('POST', '/api/v1/satellites/flood/exec', { command: 'system.run', params: { argv: ['rm', 'x'] }, async: true });
+    expect((await ask()).status).toBe(202);
+    expect((await ask()).status).toBe(202);
+    const third = await ask();
+    expect(third.status).toBe(429);
+    expect(third.body.error.code).toBe('RATE_LIMITED');
+    // the refused job does not linger in a non-final state
+    const waiting = await t.api('GET', '/api/v1/commands?state=pending_approval');
+    expect(waiting.body.pagination.total).toBe(2);
+    const audit = await t.api('GET', '/api/v1/audit/logs?action=approval.rate_limited');
+    expect(audit.body.data).toHaveLength(1);
+  });
 });

@@ -103,6 +103,7 @@ export const ConfigSchema = z
     approvals: z
       .object({
         timeout: Duration.default(60_000),
+        max_pending_per_requester: ApprovalsConfig.shape.max_pending_per_requester,
         require: ApprovalsConfig.shape.require,
         system_run_allow: ApprovalsConfig.shape.system_run_allow,
         rules: ApprovalsConfig.shape.rules,

@@ -134,7 +134,13 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   });
   const devicesStore = devicesStoreFactory({ db });
   const groups = groupsServiceFactory({ db, audit, resolveRef: devices.resolveRef, byIdsOrTag: devicesStore.byIdsOrTag });
-  const approvals = approvalsServiceFactory({ db, bus, audit, timeoutMs: config.approvals.timeout });
+  const approvals = approvalsServiceFactory({
+    db,
+    bus,
+    audit,
+    timeoutMs: config.approvals.timeout,
+    maxPendingPerRequester: config.approvals.max_pending_per_requester,
+  });
   const signer = await loadHubSigner(db);
   const commands = commandsServiceFactory({
     store: commandsStoreFactory({ db }),

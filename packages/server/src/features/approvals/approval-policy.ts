@@ -6,6 +6,8 @@ export const ApprovalsConfig = z
   .object({
     /** No decision within this time = denied with reason `timeout`. */
     timeout: z.number().int().min(1000).default(60_000),
+    /** Pending approvals one requester may have at once; more are refused with RATE_LIMITED. */
+    max_pending_per_requester: z.number().int().min(1).default(20),
     /** Commands that always need a person's approval. */
     require: z.array(z.string().min(1).max(128)).default(['power', 'file.write']),
     /** system.run argv prefixes that run without approval; anything else needs one. */

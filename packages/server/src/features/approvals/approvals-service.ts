@@ -38,7 +38,19 @@ const toView = (r: ApprovalsTable): ApprovalView => ({
  * `operator.approvals`; the first decision wins atomically (a conditional UPDATE, so also across
  * hub instances); silence until the deadline is a denial with reason `timeout`.
  */
-export const approvalsServiceFactory = ({ db, bus, audit, timeoutMs }: { db: Db; bus: Bus; audit: Pick<AuditService, 'log'>; timeoutMs: number }) => {
+export const approvalsServiceFactory = ({
+  db,
+  bus,
+  audit,
+  timeoutMs,
+  maxPendingPerRequester = 20,
+}: {
+  db: Db;
+  bus: Bus;
+  audit: Pick<AuditService, 'log'>;
+  timeoutMs: number;
+  maxPendingPerRequester?: number;
+}) => {
   const waiters = new Map<string, Set<(d: Decision) => void>>();
   const onDecision: ((approval: ApprovalsTable, d: Decision) => Promise<void>)[] = [];
 
@@ -69,6 +81,23 @@ export const approvalsServiceFactory = ({ db, bus, audit, timeoutMs }: { db: Db;
     },
 
     async request(p: Principal, job: { id: string; satellite_id: string; command: string; params: unknown }, reason: string): Promise<ApprovalView> {
+      // Approval prompts interrupt people: one requester cannot flood them (seed 001).
+      const [{ n } = { n: 0 }] = await db
+        .selectFrom('approvals')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('status', '=', 'pending')
+        .where('requested_by', '=', `${p.type}:${p.name}`)
+        .execute();
+      if (Number(n) >= maxPendingPerRequester) {
+        audit.log({
+          actor: p,
+          action: 'approval.rate_limited',
+          target: { type: 'satellite', id: job.satellite_id },
+          details: { pending: Number(n), command: job.command },
+          result: 'failure',
+        });
+        throw new HiveError('RATE_LIMITED', `${Number(n)} of your requests already wait for approval`, undefined, { action: 'retry', retryAfterMs: 30_000 });
+      }
       const now = Date.now();
       const row: ApprovalsTable = {
         id: newId('apr'),

@@ -278,7 +278,15 @@ export const commandsServiceFactory = ({
       job.payload = toJson(params);
       if (opts.queue_until) job.queue_until = new Date(opts.queue_until).toISOString();
       await store.insert(job);
-      const approval = await approvals.request(p, job, reason);
+      let approval: Awaited<ReturnType<typeof approvals.request>>;
+      try {
+        approval = await approvals.request(p, job, reason);
+      } catch (err) {
+        // No approval record means nobody could ever decide: end the job now.
+        const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
+        await finish(job, { state: 'failed', error_code: e.code, error_message: e.message });
+        throw e;
+      }
       job.approval_id = approval.id;
       await store.update(job.id, { approval_id: approval.id });
       publish(job);
@@ -388,7 +396,15 @@ export const commandsServiceFactory = ({
         results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code, message: e.message } };
         continue;
       }
-      const { job, dispatchNow } = await admit(p, sat, newJob(p, sat, req.command, params, req, batchId), params, req);
+      let admitted: Awaited<ReturnType<typeof admit>>;
+      try {
+        admitted = await admit(p, sat, newJob(p, sat, req.command, params, req, batchId), params, req);
+      } catch (err) {
+        const e = err as HiveError;
+        results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code ?? 'INTERNAL_ERROR', message: e.message } };
+        continue;
+      }
+      const { job, dispatchNow } = admitted;
       const record = (v: JobView) => {
         results[i] = { ...base, job_id: v.id, state: v.state, result: v.result, error: v.error };
       };
