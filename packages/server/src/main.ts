@@ -23,12 +23,14 @@ import { devicesStoreFactory } from './features/devices/devices-store.js';
 import { registerGroupsRoutes } from './features/groups/groups-routes.js';
 import { groupsServiceFactory } from './features/groups/groups-service.js';
 import { registerHealthRoutes } from './features/health/health-routes.js';
+import { createMetrics, type Metrics } from './features/metrics/metrics.js';
 import { registerSchedulesRoutes } from './features/schedules/schedules-routes.js';
 import { schedulesServiceFactory } from './features/schedules/schedules-service.js';
 import { registerUsersRoutes } from './features/users/users-routes.js';
 import { usersServiceFactory } from './features/users/users-service.js';
 import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
+import { SYSTEM } from './lib/principal.js';
 import { openStore } from './store/db.js';
 import { wireAi } from './wiring/ai.js';
 import { wireMcp } from './wiring/mcp.js';
@@ -142,6 +144,8 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     maxPendingPerRequester: config.approvals.max_pending_per_requester,
   });
   const signer = await loadHubSigner(db);
+  // Assigned once the WebSocket server exists; the edges report into it.
+  let metrics: Metrics | undefined;
   const commands = commandsServiceFactory({
     store: commandsStoreFactory({ db }),
     resolveRef: devices.resolveRef,
@@ -158,6 +162,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     policy: { ...config.approvals },
     signer,
     fanoutConcurrency: config.commands.fanout_concurrency,
+    onFinished: (command, state, ms) => metrics?.commandFinished(command, state, ms),
   });
   const schedules = schedulesServiceFactory({ db, audit, commands, ...(opts.now ? { now: opts.now } : {}) });
 
@@ -212,8 +217,21 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   });
 
   let shuttingDown = false;
-  const app = createApp({ logger, auth: credentials, audit, requestsPerMinute: config.limits.api_requests_per_minute });
+  const app = createApp({
+    logger,
+    auth: credentials,
+    audit,
+    requestsPerMinute: config.limits.api_requests_per_minute,
+    onResponse: (method, route, status, seconds) => metrics?.apiRequest(method, route, status, seconds),
+  });
   registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
+  metrics = createMetrics(hubId, {
+    satellitesTotal: async () => (await devices.listSatellites(SYSTEM, { page: 1, per_page: 1 })).total,
+    satellitesOnline: () => bus.connectedCount(),
+    websocketConnections: () => ws.stats().connections,
+  });
+  const promRegistry = metrics.registry;
+  app.get('/metrics', { config: { scope: 'operator.read' } }, async (_req, reply) => reply.type(promRegistry.contentType).send(await promRegistry.metrics()));
   registerUsersRoutes(app, users);
   registerAuthRoutes(app, auth);
   registerDevicesRoutes(app, devices);

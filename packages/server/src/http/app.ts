@@ -51,12 +51,14 @@ export interface AppOptions {
   audit?: Pick<AuditService, 'log'> | undefined;
   /** Requests per minute per credential (API key, user); 0 = unlimited. */
   requestsPerMinute?: number | undefined;
+  /** Metrics: every answered request, labelled by route pattern (not the raw URL). */
+  onResponse?: ((method: string, route: string, status: number, seconds: number) => void) | undefined;
 }
 
 /** Every route with the scope it declared, for the "no route without a scope" check. */
 export const routeTables = new WeakMap<object, RouteEntry[]>();
 
-export function createApp({ logger, auth, audit, requestsPerMinute = 0 }: AppOptions): HiveApp {
+export function createApp({ logger, auth, audit, requestsPerMinute = 0, onResponse }: AppOptions): HiveApp {
   const app = Fastify({
     // Fastify's per-request logs are noise at fleet scale; errors are still logged below.
     loggerInstance: logger.child({}, { level: 'warn' }),
@@ -66,6 +68,12 @@ export function createApp({ logger, auth, audit, requestsPerMinute = 0 }: AppOpt
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorateRequest('principal', null as unknown as Principal);
+
+  if (onResponse) {
+    app.addHook('onResponse', async (req, reply) => {
+      onResponse(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    });
+  }
 
   const table: RouteEntry[] = [];
   routeTables.set(app, table);

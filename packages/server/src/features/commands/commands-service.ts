@@ -88,6 +88,7 @@ export const commandsServiceFactory = ({
   policy,
   signer,
   fanoutConcurrency = 1000,
+  onFinished,
 }: {
   store: CommandsStore;
   resolveRef: (ref: string) => Promise<SatelliteView>;
@@ -98,6 +99,8 @@ export const commandsServiceFactory = ({
   policy: ApprovalsConfig;
   signer: HubSigner;
   fanoutConcurrency?: number;
+  /** Metrics: every job that reaches a final state. */
+  onFinished?: ((command: string, state: string, durationMs: number | null) => void) | undefined;
 }) => {
   const running = new Map<string, JobsTable>();
   const inflight = new Set<Promise<unknown>>();
@@ -158,6 +161,7 @@ export const commandsServiceFactory = ({
       error_message: full.error_message,
     });
     publish(full);
+    onFinished?.(full.command, full.state, full.duration_ms);
     const view = toJobView(full);
     const res = full.result ? (JSON.parse(full.result) as { exitCode?: number }) : null;
     audit.log({
