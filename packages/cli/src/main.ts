@@ -55,7 +55,8 @@ function serverOptions(cmd: Command): Command {
     .option('--port <n>', 'port to listen on (env HIVE_PORT, default 7420)')
     .option('--host <addr>', 'address to bind (env HIVE_HOST, default 127.0.0.1)')
     .option('--data <dir>', 'data directory (env HIVE_DATA_DIR, default ./data)')
-    .option('--config <file>', 'server.yaml (env HIVE_CONFIG)');
+    .option('--config <file>', 'server.yaml (env HIVE_CONFIG)')
+    .option('--print-config', 'print the effective configuration (secrets redacted) and exit');
 }
 
 export function buildCli(): Command {

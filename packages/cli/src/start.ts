@@ -2,12 +2,25 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildHub, ConfigError, type Hub, loadConfig } from '@hive/server';
+import { stringify as stringifyYaml } from 'yaml';
 
 export interface ServerFlags {
   port?: string;
   host?: string;
   data?: string;
   config?: string;
+  printConfig?: boolean;
+}
+
+/** The effective config with secrets redacted: keys, secrets and passwords inside connection URLs. */
+export function printableConfig(value: unknown, key = ''): any {
+  if (typeof value === 'string') {
+    if (/(api_?key|secret|password|token)$/i.test(key)) return '[REDACTED]';
+    return value.replace(/(\/\/[^:/@]+:)[^@]+@/, '$1[REDACTED]@');
+  }
+  if (Array.isArray(value)) return value.map((v) => printableConfig(v));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, printableConfig(v, k)]));
+  return value;
 }
 
 function banner(hub: Hub, url: string, withAgent: boolean): string {
@@ -51,6 +64,11 @@ export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }
     }
     throw err;
   }
+  if (flags.printConfig) {
+    process.stdout.write(`${stringifyYaml(printableConfig(config))}`);
+    return;
+  }
+
   const hub = await buildHub(config);
   let url: string;
   try {

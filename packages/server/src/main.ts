@@ -260,6 +260,10 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     },
     config.approvals.timeout < 10_000 ? 250 : 1000,
   );
+  // Audit retention: entries older than audit.retention_days go, hourly (and once at start).
+  const retention = setInterval(() => void audit.prune(config.audit.retention_days).catch(() => {}), 3_600_000);
+  retention.unref();
+  void audit.prune(config.audit.retention_days).catch(() => {});
   // Schedules are checked every 15 s: every minute-granular cron fires within its minute.
   const scheduler = opts.manualSchedules
     ? undefined
@@ -286,6 +290,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
         shuttingDown = true;
         clearInterval(sweeper);
         if (scheduler) clearInterval(scheduler);
+        clearInterval(retention);
         // Stop accepting new HTTP connections; existing requests finish.
         const httpClosed = app.close();
         await ws.shutdown();

@@ -247,6 +247,10 @@ for (const d of drivers) {
       expect((await audit.query({ result: 'failure', page: 1, per_page: 5 })).total).toBe(1);
       const p3 = await audit.query({ page: 3, per_page: 500 });
       expect(p3.items).toHaveLength(201);
+      // retention: nothing is older than a day yet; a clock 10 days ahead prunes everything
+      expect(await audit.prune(90)).toBe(0);
+      expect(await audit.prune(5, new Date(Date.now() + 10 * 86_400_000))).toBe(1201);
+      expect((await audit.query({ page: 1, per_page: 1 })).total).toBe(0);
       await audit.close();
     });
   });

@@ -171,6 +171,15 @@ export const auditServiceFactory = ({ db, logger }: { db: Db; logger: Logger }) 
       if (!row) throw new HiveError('NOT_FOUND', `Audit entry ${id} not found`);
       return toEntry(row);
     },
+    /** Deletes entries older than `days` (audit.retention_days). Returns how many. */
+    async prune(days: number, now = new Date()): Promise<number> {
+      await flush();
+      const cutoff = new Date(now.getTime() - days * 86_400_000).toISOString();
+      const r = await db.deleteFrom('audit_logs').where('ts', '<', cutoff).executeTakeFirst();
+      const n = Number(r.numDeletedRows);
+      if (n) logger.info({ deleted: n, cutoff }, 'audit retention applied');
+      return n;
+    },
     async close(): Promise<void> {
       closed = true;
       await flush();

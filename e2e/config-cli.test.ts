@@ -1,0 +1,43 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cleanup, runCli, tempDir } from './helpers.js';
+
+describe('hive server --print-config and config errors', () => {
+  it('prints the effective config (file < env < flags) with secrets redacted', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'server.yaml');
+    writeFileSync(
+      file,
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a YAML file with ${ENV} references
+      'server:\n  port: 9000\nauth:\n  jwt_secret: "${JWT_SECRET}"\ndatabase:\n  driver: postgres\n  connection: postgres://hive:${DB_PASS}@db:5432/hive\n',
+    );
+    const res = await runCli(['server', '--config', file, '--port', '9100', '--print-config'], {
+      JWT_SECRET: 'super-secret-jwt',
+      DB_PASS: 'pg-pass-123',
+      HIVE_HOST: '0.0.0.0',
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('port: 9100');
+    expect(res.stdout).toContain('host: 0.0.0.0');
+    expect(res.stdout).toContain('connection: postgres://hive:[REDACTED]@db:5432/hive');
+    expect(res.stdout).toContain('jwt_secret: "[REDACTED]"');
+    expect(res.stdout).not.toContain('super-secret-jwt');
+    expect(res.stdout).not.toContain('pg-pass-123');
+    cleanup(dir);
+  });
+
+  it('a bad key is named and the exit code is 2', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'server.yaml');
+    writeFileSync(file, 'agents:\n  heartbeat_interval: often\n');
+    const res = await runCli(['server', '--config', file, '--print-config'], {});
+    expect(res.code).toBe(2);
+    expect(res.stderr).toMatch(/agents\.heartbeat_interval/);
+    writeFileSync(file, 'servr:\n  port: 1\n');
+    const typo = await runCli(['server', '--config', file], {});
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/servr/);
+    cleanup(dir);
+  });
+});
