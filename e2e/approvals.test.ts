@@ -57,7 +57,8 @@ describe('central approvals (real hub, SDK nodes)', () => {
   });
 
   it('no decision within the timeout denies with reason timeout; REST answers APPROVAL_DENIED', async () => {
-    const t = await startHub({ overrides: { approvals: { timeout: 1500 } } });
+    // even a rule saying otherwise cannot waive approval for power
+    const t = await startHub({ overrides: { approvals: { timeout: 1500, rules: [{ command: 'power', require: false }] } } });
     hubs.push(t);
     closers.push(async () => cleanup(t.dataDir));
     const ran: string[] = [];

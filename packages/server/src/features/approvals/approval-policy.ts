@@ -49,6 +49,8 @@ function argvAllowed(argv: readonly string[], allow: readonly string[]): boolean
 /** Why this command needs approval, or null when it may run right away. */
 export function approvalReason(cfg: ApprovalsConfig, input: PolicyInput): string | null {
   if (input.source === 'auto_fix') return 'proposed fix from log analysis';
+  // Reboots and shutdowns always need a person, whatever the rules say.
+  if (input.command === 'power') return 'power always needs approval';
   for (const rule of cfg.rules) {
     if (!matchCommand(rule.command, input.command)) continue;
     if (rule.project && rule.project !== input.satellite.project) continue;
