@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { HiveError, type Limits, type Scope } from '@hive/protocol';
 import pino, { type Logger } from 'pino';
@@ -26,6 +27,8 @@ import { registerHealthRoutes } from './features/health/health-routes.js';
 import { createMetrics, type Metrics } from './features/metrics/metrics.js';
 import { registerSchedulesRoutes } from './features/schedules/schedules-routes.js';
 import { schedulesServiceFactory } from './features/schedules/schedules-service.js';
+import { registerSessionsRoutes } from './features/sessions/sessions-routes.js';
+import { sessionsServiceFactory } from './features/sessions/sessions-service.js';
 import { registerUsersRoutes } from './features/users/users-routes.js';
 import { usersServiceFactory } from './features/users/users-service.js';
 import { createApp } from './http/app.js';
@@ -122,7 +125,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     verifyApiKey: (key: string, ip?: string) => (key.startsWith('hive_') ? auth.verifyApiKey(key, ip) : users.verifyAccess(key, ip)),
   };
   const devices = devicesServiceFactory({
-    store: devicesStoreFactory({ db }),
+    store: devicesStoreFactory({ db, driver: store.driver }),
     audit,
     auth: credentials,
     bus,
@@ -134,7 +137,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       tokenTtlMs: config.agents.token_expiration,
     },
   });
-  const devicesStore = devicesStoreFactory({ db });
+  const devicesStore = devicesStoreFactory({ db, driver: store.driver });
   const groups = groupsServiceFactory({ db, audit, resolveRef: devices.resolveRef, byIdsOrTag: devicesStore.byIdsOrTag });
   const approvals = approvalsServiceFactory({
     db,
@@ -163,6 +166,22 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     signer,
     fanoutConcurrency: config.commands.fanout_concurrency,
     onFinished: (command, state, ms) => metrics?.commandFinished(command, state, ms),
+  });
+  const sessions = sessionsServiceFactory({
+    bus,
+    audit,
+    signer,
+    logger,
+    resolveSatellite: (p, ref) => devices.getSatellite(p, ref),
+    approvals: { ...config.approvals },
+    cfg: {
+      maxPerAgent: config.agents.max_sessions_per_agent,
+      idleTimeoutMs: config.sessions.idle_timeout,
+      record: config.sessions.record,
+      recordInput: config.sessions.record_input,
+      recordingsDir: path.join(config.server.data_dir, 'recordings'),
+      retentionDays: config.sessions.recording_retention_days,
+    },
   });
   const schedules = schedulesServiceFactory({ db, audit, commands, ...(opts.now ? { now: opts.now } : {}) });
 
@@ -214,6 +233,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       'jobs.get': (p, q) => commands.get(p, q.id),
       'jobs.cancel': (p, q) => commands.cancel(p, q.id),
     },
+    sessions: (method, p, q, sink) => sessions.handleWs(method, p, q, sink),
   });
 
   let shuttingDown = false;
@@ -240,6 +260,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerApprovalsRoutes(app, approvals);
   registerSchedulesRoutes(app, schedules);
   registerAuditRoutes(app, audit);
+  registerSessionsRoutes(app, sessions);
   const ai = await wireAi({ app, db, config, audit, auth, bus, logger, commands, resolveSatellite: devices.resolveRef });
   const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, users, ...ai.services };
   const mcp = await wireMcp({ app, config, logger, services });
@@ -293,6 +314,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
         clearInterval(retention);
         // Stop accepting new HTTP connections; existing requests finish.
         const httpClosed = app.close();
+        await sessions.shutdown();
         await ws.shutdown();
         const failed = await commands.shutdown();
         if (failed) logger.warn({ jobs: failed }, 'jobs ended by shutdown');

@@ -104,7 +104,7 @@ for (const d of drivers) {
 
     it('satellites: insert with tags, filter by status/tag/text, paginate, update, delete', async () => {
       const store = await open();
-      const s = devicesStoreFactory({ db: store.db });
+      const s = devicesStoreFactory({ db: store.db, driver: store.driver });
       await s.insertSatellite(satRow('a'.repeat(64), 'web-1', 'Web One'), ['web', 'eu']);
       await s.insertSatellite(satRow('b'.repeat(64), 'web-2'), ['web']);
       await s.insertSatellite(satRow('c'.repeat(64), 'db-1'), ['db']);
@@ -132,7 +132,7 @@ for (const d of drivers) {
 
     it('pairing requests resolve exactly once; tokens revoke per device and role', async () => {
       const store = await open();
-      const s = devicesStoreFactory({ db: store.db });
+      const s = devicesStoreFactory({ db: store.db, driver: store.driver });
       const base = {
         device_id: 'd'.repeat(64),
         public_key: 'pk',

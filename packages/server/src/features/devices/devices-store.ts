@@ -41,7 +41,7 @@ export interface SatelliteFilter {
 }
 
 /** Persistence of satellites, their tags, device keys, device tokens and pairing requests. */
-export const devicesStoreFactory = ({ db }: { db: Db }) => {
+export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?: 'sqlite' | 'postgres' }) => {
   async function tagsFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (ids.length === 0) return out;
@@ -144,7 +144,14 @@ export const devicesStoreFactory = ({ db }: { db: Db }) => {
       const rows = await c
         .selectFrom('satellites')
         .select('slug')
-        .where((eb) => eb.or([eb('slug', '=', base), eb('slug', 'like', `${base}-%`)]))
+        // SQLite: a range on the unique index (LIKE cannot use it; byte order is binary there).
+        // PostgreSQL: LIKE, because a non-C collation does not order '-' and '.' bytewise.
+        .where((eb) =>
+          eb.or([
+            eb('slug', '=', base),
+            driver === 'sqlite' ? eb.and([eb('slug', '>=', `${base}-`), eb('slug', '<', `${base}.`)]) : eb('slug', 'like', `${base}-%`),
+          ]),
+        )
         .execute();
       return new Set(rows.map((r) => r.slug));
     },
