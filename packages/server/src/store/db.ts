@@ -34,6 +34,7 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
+    cachePreparedStatements(sqlite);
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
     const pool = new pg.Pool({
@@ -70,6 +71,32 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
       await db.selectFrom('api_keys').select('id').limit(1).execute();
     },
   };
+}
+
+/**
+ * Kysely prepares every query afresh; with better-sqlite3 that is a large part of each query's
+ * cost. Reusing prepared statements per SQL text is safe (calls are synchronous, nothing iterates
+ * a statement across awaits). Bounded, oldest evicted first.
+ */
+function cachePreparedStatements(sqlite: SQLite.Database, max = 1000): void {
+  const cache = new Map<string, SQLite.Statement>();
+  const prepare = sqlite.prepare.bind(sqlite);
+  sqlite.prepare = ((sql: string) => {
+    let stmt = cache.get(sql);
+    if (!stmt) {
+      stmt = prepare(sql);
+      if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+      cache.set(sql, stmt);
+    }
+    return stmt;
+  }) as typeof sqlite.prepare;
+  if (process.env.HIVE_DEBUG_SQL) {
+    const counted = sqlite.prepare;
+    sqlite.prepare = ((sql: string) => {
+      process.stderr.write(`SQL ${sql}\n`);
+      return counted(sql);
+    }) as typeof sqlite.prepare;
+  }
 }
 
 export const nowIso = (): string => new Date().toISOString();
