@@ -4,7 +4,9 @@ import { HiveClient, type HiveClientOptions, loadOrCreateIdentity, type RequestC
 import { type AgentLog, type CommandContext, runCommand } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { compilePolicy, enabledCommands, type Policy, policySummary } from './policy.js';
+import { createSessionHost, type SessionHost } from './sessions.js';
 import { startStatusReports } from './status.js';
+import { filePull, filePush } from './transfer.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -34,13 +36,27 @@ export function hubWsUrl(hub: string): string {
  * Handles a hub request on the node. The hub's word is never enough: the invoke's deadline is
  * checked, then the local policy and the params again, then the handler runs.
  */
-export async function handleInvoke(ctx: CommandContext, method: string, raw: unknown, req: Partial<RequestContext> = {}): Promise<unknown> {
+export async function handleInvoke(
+  ctx: CommandContext,
+  method: string,
+  raw: unknown,
+  req: Partial<RequestContext> = {},
+  sessions?: SessionHost,
+): Promise<unknown> {
+  // Resizing a session the hub opened with a signed invoke: bound to the live session id.
+  if (method === 'session.resize' && sessions) return sessions.resize(raw);
   if (method !== 'invoke') throw new HiveError('UNKNOWN_METHOD', `Unknown method ${method}`);
   const inv = InvokeParams.safeParse(raw);
   if (!inv.success) throw new HiveError('INVALID_PARAMETERS', 'Malformed invoke');
   const { command, params, deadline, correlationId } = inv.data;
   if (Date.now() > deadline) throw new HiveError('TIMEOUT', 'Command deadline already passed; refusing to start');
   const started = Date.now();
+  if (command === 'file.push') return filePush(params, ctx.policy, req, ctx.log);
+  if (command === 'file.pull') return filePull(params, ctx.policy, req, ctx.log);
+  if (command === 'session.open') {
+    if (!sessions) throw new HiveError('UNKNOWN_COMMAND', 'This satellite does not serve session.open');
+    return sessions.open(params, req);
+  }
   try {
     const result = await runCommand(ctx, command, params, { signal: req.signal, deadline, correlationId, output: req.output });
     ctx.log('debug', 'command ran', { command, correlationId, ms: Date.now() - started });
@@ -65,6 +81,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const identity = await loadOrCreateIdentity(opts.stateDir);
   const policy = compilePolicy(opts.config, { stateDir: opts.stateDir, configFile: opts.configFile });
   const ctx: CommandContext = { policy, version: AGENT_VERSION, log };
+  const sessions = createSessionHost(policy, log);
   // The effective policy travels in `connect` so operators see it on the hub (ConnectParams.policy).
   const clientOpts: HiveClientOptions & { policy?: Record<string, unknown> } = {
     url: hubWsUrl(opts.hub),
@@ -83,7 +100,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ...(opts.tags?.length ? { tags: opts.tags } : {}),
     commands: enabledCommands(opts.config),
     policy: policySummary(policy),
-    onRequest: (method, params, req) => handleInvoke(ctx, method, params, req),
+    onRequest: (method, params, req) => handleInvoke(ctx, method, params, req, sessions),
     ...(opts.wsOptions ? { wsOptions: opts.wsOptions } : {}),
   };
   const client = new HiveClient(clientOpts);
@@ -108,6 +125,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ready,
     stop: async () => {
       status.stop();
+      sessions.closeAll('agent stopping');
       await client.close();
     },
   };

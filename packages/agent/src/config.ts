@@ -44,6 +44,14 @@ const PolicyConfig = z
     allow_containers: z.boolean().default(true),
     /** Run AI task agents for the hub's task spawner (`task.run`); off unless asked for. */
     allow_tasks: z.boolean().default(false),
+    /**
+     * Interactive terminal sessions (PTY, `session.open`); the hub's approval policy still applies.
+     * Unset: follows `allow_bash` (on by default) — a shell is never allowed where system.run is off,
+     * unless this says so explicitly.
+     */
+    allow_shell: z.boolean().optional(),
+    /** Terminal sessions this agent runs at once. */
+    max_sessions: z.number().int().min(1).max(256).default(16),
     allowed_paths: z.array(PathEntry).max(256).default(DEFAULT_ALLOWED_PATHS),
     blocked_paths: z.array(PathEntry).max(256).default(DEFAULT_BLOCKED_PATHS),
     /** Extra argv patterns refused anywhere in an argv (token prefixes, e.g. `git push --force`), on top of the built-in rules. */
@@ -154,6 +162,13 @@ export const AgentConfigSchema = z
           .min(1024)
           .max(64 * 1024 * 1024)
           .default(512 * 1024),
+        /** Largest file moved by a streamed transfer (`hive cp`, file.push / file.pull). */
+        max_transfer_bytes: z
+          .number()
+          .int()
+          .min(1024)
+          .max(64 * 1024 * 1024 * 1024)
+          .default(1024 * 1024 * 1024),
       })
       .strict()
       .prefault({}),

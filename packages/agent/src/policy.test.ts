@@ -130,6 +130,11 @@ describe('command switches and claims', () => {
     });
     expect(enabledCommands(locked).sort()).toEqual(['process.list', 'script.hello', 'service.status', 'system.health', 'system.info', 'system.metrics']);
     expect(commandRefusal(locked, 'file.read')).toContain('allow_file_read');
+    expect(enabledCommands(parseAgentConfig({}))).toContain('session.open');
+    expect(enabledCommands(parseAgentConfig({ policy: { allow_shell: false } }))).not.toContain('session.open');
+    // A shell follows allow_bash unless set explicitly.
+    expect(enabledCommands(parseAgentConfig({ policy: { allow_bash: false, allow_shell: true } }))).toContain('session.open');
+    expect(commandRefusal(parseAgentConfig({ policy: { allow_shell: false } }), 'session.open')).toContain('allow_shell');
     expect(commandRefusal(locked, 'script.other')).toContain('not declared');
     expect(commandRefusal(parseAgentConfig({ system_run: { enabled: false } }), 'system.run')).toContain('system_run.enabled');
   });

@@ -10,7 +10,18 @@ import type { AgentConfig } from './config.js';
  * machine accepts whatever the hub asks. Refusals are PERMISSION_DENIED.
  */
 
-export type PolicySwitch = 'allow_bash' | 'allow_file_read' | 'allow_file_write' | 'allow_logs' | 'allow_power' | 'allow_containers' | 'allow_tasks';
+export type PolicySwitch =
+  | 'allow_bash'
+  | 'allow_file_read'
+  | 'allow_file_write'
+  | 'allow_logs'
+  | 'allow_power'
+  | 'allow_containers'
+  | 'allow_tasks'
+  | 'allow_shell';
+
+/** The node command (not in the catalog: it opens a PTY bound to a stream) gated by `allow_shell`. */
+export const SESSION_OPEN_COMMAND = 'session.open';
 
 /** The switch that gates each catalog command; null = always served (read-only facts). */
 export const COMMAND_SWITCH: Record<NodeCommandName, PolicySwitch | null> = {
@@ -315,7 +326,18 @@ export function blockedArgv(argv: readonly string[], extra: readonly string[] = 
 // ---------------------------------------------------------------- commands and summary
 
 /** Why the local policy refuses a command, or undefined when it is served. */
+/** Effective `allow_shell`: explicit, or following `allow_bash`. */
+export function shellAllowed(config: AgentConfig): boolean {
+  return config.policy.allow_shell ?? config.policy.allow_bash;
+}
+
 export function commandRefusal(config: AgentConfig, command: string): string | undefined {
+  if (command === SESSION_OPEN_COMMAND) {
+    if (shellAllowed(config)) return undefined;
+    return config.policy.allow_shell === false
+      ? `${command} is disabled on this satellite (policy.allow_shell: false)`
+      : `${command} is disabled on this satellite (policy.allow_bash: false and allow_shell unset)`;
+  }
   if (isNodeCommand(command)) {
     const sw = COMMAND_SWITCH[command];
     if (sw && !config.policy[sw]) return `${command} is disabled on this satellite (policy.${sw}: false)`;
@@ -332,7 +354,8 @@ export function commandRefusal(config: AgentConfig, command: string): string | u
 export function enabledCommands(config: AgentConfig): string[] {
   const catalog = (Object.keys(NODE_COMMANDS) as NodeCommandName[]).filter((c) => commandRefusal(config, c) === undefined);
   const scripts = Object.keys(config.scripts).map((n) => `${SCRIPT_COMMAND_PREFIX}${n}`);
-  return [...catalog, ...scripts];
+  const session = commandRefusal(config, SESSION_OPEN_COMMAND) === undefined ? [SESSION_OPEN_COMMAND] : [];
+  return [...catalog, ...session, ...scripts];
 }
 
 /** The effective policy as reported in `connect` (ConnectParams.policy), for operators to see on the hub. */
@@ -349,7 +372,9 @@ export function policySummary(policy: Policy): Record<string, unknown> {
       allow_power: p.allow_power,
       allow_containers: p.allow_containers,
       allow_tasks: p.allow_tasks,
+      allow_shell: shellAllowed(c),
     },
+    sessions: { max_sessions: p.max_sessions },
     tasks: { allow: c.tasks.allow },
     system_run: {
       allow: c.system_run.allow,

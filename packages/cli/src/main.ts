@@ -4,6 +4,7 @@ import { ApiError, api, type CliAuth, resolveAuth, saveAuth } from './api.js';
 import { addAiCommands } from './commands/ai.js';
 import { addFleetCommands, type BatchResult, formatBatch, parseDuration } from './commands/fleet.js';
 import { addMcpCommands } from './commands/mcp.js';
+import { addSessionCommands } from './commands/sessions.js';
 import type { ServerFlags } from './start.js';
 
 // The hub's dependencies load only for commands that run it, so everyday commands start fast.
@@ -304,6 +305,7 @@ export function buildCli(): Command {
   addFleetCommands(program, authed);
   addAiCommands(program);
   addMcpCommands(program);
+  addSessionCommands(program);
   return program;
 }
 

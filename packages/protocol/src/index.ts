@@ -101,5 +101,27 @@ export {
   type MethodSpec,
   PairingResolveParams,
   SatellitesListParams,
+  SessionAttachMode,
+  SessionAttachParams,
+  SessionId,
+  SessionInputParams,
+  SessionOpenParams,
+  SessionResizeParams,
 } from './methods.js';
+export {
+  decodeStreamFrame,
+  encodeStreamFrame,
+  STREAM_HEADER_BYTES,
+  STREAM_HIGH_WATER,
+  STREAM_KINDS,
+  STREAM_MAX_CHUNK,
+  STREAM_MAX_PER_CONNECTION,
+  STREAM_MAX_QUEUED,
+  STREAM_WINDOW,
+  StreamEndpoint,
+  type StreamEndpointOptions,
+  type StreamFrame,
+  type StreamHandlers,
+  type StreamKind,
+} from './streams.js';
 export { negotiateVersion, PROTOCOL_MAX, PROTOCOL_MIN, PROTOCOL_VERSION, type VersionRange } from './version.js';

@@ -53,6 +53,26 @@ export const AuditQueryParams = z
 
 const Empty = z.object({}).strict().optional();
 
+export const SessionId = z.string().trim().min(1).max(64);
+/** `stream`: output as binary stream frames (fast path); `events`: `session:output` events with base64. */
+export const SessionAttachMode = z.enum(['stream', 'events']);
+export const SessionOpenParams = z
+  .object({
+    satellite: SatelliteRef,
+    cols: z.number().int().min(1).max(1000).default(80),
+    rows: z.number().int().min(1).max(1000).default(24),
+    /** A command line run by the satellite's shell, or an argv; default: the login shell. */
+    command: z.union([z.string().trim().min(1).max(4096), z.array(z.string().max(4096)).min(1).max(256)]).optional(),
+    /** Attach this connection right away (default `stream`). */
+    attach: SessionAttachMode.optional(),
+  })
+  .strict();
+export const SessionAttachParams = z.object({ session_id: SessionId, mode: SessionAttachMode.default('stream') }).strict();
+export const SessionInputParams = z.object({ session_id: SessionId, input: z.string().max(1024 * 1024) }).strict();
+export const SessionResizeParams = z
+  .object({ session_id: SessionId, cols: z.number().int().min(1).max(1000), rows: z.number().int().min(1).max(1000) })
+  .strict();
+
 export const METHODS = {
   ping: { roles: ['node', 'operator'], scope: null, params: Empty, description: 'Liveness check; returns the hub time' },
   'satellites.list': {
@@ -113,6 +133,36 @@ export const METHODS = {
     params: z.object({ id: z.string().trim().min(1).max(64) }).strict(),
     description: 'Cancel a queued, pending or running job',
   },
+  'session.open': {
+    roles: ['operator'],
+    scope: 'operator.write',
+    params: SessionOpenParams,
+    description: 'Open a terminal session (PTY) on a satellite; attaches this connection (stream id or events)',
+  },
+  'session.attach': {
+    roles: ['operator'],
+    scope: 'operator.write',
+    params: SessionAttachParams,
+    description: 'Attach this connection to a running session (binary stream or session:output events)',
+  },
+  'session:input': {
+    roles: ['operator'],
+    scope: 'operator.write',
+    params: SessionInputParams,
+    description: 'Send input (base64) to a session (seed 003 §6.1)',
+  },
+  'session:resize': {
+    roles: ['operator'],
+    scope: 'operator.write',
+    params: SessionResizeParams,
+    description: 'Resize a session terminal (seed 003 §6.1)',
+  },
+  'session.close': {
+    roles: ['operator'],
+    scope: 'operator.write',
+    params: z.object({ session_id: SessionId }).strict(),
+    description: 'Terminate a session',
+  },
 } as const satisfies Record<string, MethodSpec>;
 
 export type MethodName = keyof typeof METHODS;
@@ -141,6 +191,8 @@ export const EVENTS = {
   'satellite:metrics': 'A node sent a status report',
   'satellite:claims': 'A node claims commands that need operator approval',
   shutdown: 'The hub is going down; reconnect with backoff',
+  'session:output': 'Output of a terminal session {session_id, output (base64)} to connections attached in events mode',
+  'session:ended': 'A terminal session ended {session_id, reason, exit_code, recording}',
 } as const;
 
 export type EventName = keyof typeof EVENTS;

@@ -4,6 +4,7 @@ import {
   CLOSE_CODES,
   type ConnectParamsInput,
   closeNameFor,
+  decodeStreamFrame,
   Frame,
   HelloResult,
   HiveError,
@@ -15,6 +16,9 @@ import {
   type RequestFrame,
   type Role,
   type Scope,
+  STREAM_MAX_PER_CONNECTION,
+  StreamEndpoint,
+  type StreamHandlers,
   type WireError,
 } from '@hive/protocol';
 import WebSocket from 'ws';
@@ -40,6 +44,14 @@ export interface RequestContext {
    * it to operators as `job:output`. Coalesce: each call is one frame under the message rate limit.
    */
   output(stream: 'stdout' | 'stderr', data: string): void;
+  /** Accepts a binary stream the hub opened for this request (its id travels in the params). */
+  acceptStream(id: number, handlers?: StreamHandlers, opts?: StreamOptions): StreamEndpoint;
+}
+
+export interface StreamOptions {
+  /** Grant credit only when the consumer calls `consumed(n)` (slow readers hold the sender back). */
+  manualCredit?: boolean;
+  window?: number;
 }
 
 export type RequestHandler = (method: string, params: unknown, ctx: RequestContext) => Promise<unknown>;
@@ -102,6 +114,9 @@ export class HiveClient extends EventEmitter {
   private readonly seen = new Map<string, number>();
   private hubKey: string | undefined;
   private outSeq = 0;
+  /** Binary streams open on the current connection, by id. */
+  private readonly streams = new Map<number, StreamEndpoint>();
+  private nextStreamId = 1;
   private nextDelayOverride: number | undefined;
   /** Set when a handshake error's hint already decided what to do after the close. */
   private decided = false;
@@ -183,7 +198,10 @@ export class HiveClient extends EventEmitter {
     this.ws = ws;
     let challenged = false;
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return;
+      if (isBinary) {
+        this.onBinary(ws, data as Buffer);
+        return;
+      }
       let frame: Frame;
       try {
         frame = Frame.parse(JSON.parse(data.toString()));
@@ -215,6 +233,65 @@ export class HiveClient extends EventEmitter {
     ws.on('error', () => {
       /* 'close' follows and drives reconnect */
     });
+  }
+
+  private onBinary(ws: WebSocket, data: Buffer): void {
+    if (ws !== this.ws) return;
+    const frame = decodeStreamFrame(data);
+    if (!frame) return;
+    this.streams.get(frame.id)?.handleFrame(frame);
+  }
+
+  private registerStream(ws: WebSocket, id: number, opener: boolean, handlers: StreamHandlers, opts: StreamOptions): StreamEndpoint {
+    if (this.streams.has(id)) throw new HiveError('CONFLICT', `Stream ${id} is already open`);
+    if (this.streams.size >= STREAM_MAX_PER_CONNECTION) throw new HiveError('RATE_LIMITED', `At most ${STREAM_MAX_PER_CONNECTION} streams per connection`);
+    const ep = new StreamEndpoint(
+      {
+        id,
+        opener,
+        send: (frame) => {
+          if (ws.readyState === WebSocket.OPEN) ws.send(frame);
+        },
+        onFinish: () => {
+          if (this.streams.get(id) === ep) this.streams.delete(id);
+        },
+        ...(opts.manualCredit ? { manualCredit: true } : {}),
+        ...(opts.window ? { window: opts.window } : {}),
+      },
+      handlers,
+    );
+    this.streams.set(id, ep);
+    return ep;
+  }
+
+  /**
+   * Accepts a stream the hub opened on this connection (its id came in a response or request).
+   * Sends the first credit grant; data flows once both sides granted.
+   */
+  acceptStream(id: number, handlers: StreamHandlers = {}, opts: StreamOptions = {}): StreamEndpoint {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) throw new HiveError('SATELLITE_OFFLINE', 'Not connected to the hub');
+    return this.registerStream(ws, id, false, handlers, opts);
+  }
+
+  /** Opens a client-allocated stream (odd id); the hub must be told the id in a request. */
+  openStream(handlers: StreamHandlers = {}, opts: StreamOptions = {}): StreamEndpoint {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) throw new HiveError('SATELLITE_OFFLINE', 'Not connected to the hub');
+    const id = this.nextStreamId;
+    this.nextStreamId += 2;
+    return this.registerStream(ws, id, true, handlers, opts);
+  }
+
+  /** Bytes buffered by this client's streams (queued for credit + received, unconsumed). */
+  streamStats(): { streams: number; queued: number; unconsumed: number } {
+    let queued = 0;
+    let unconsumed = 0;
+    for (const s of this.streams.values()) {
+      queued += s.queued;
+      unconsumed += s.unconsumed;
+    }
+    return { streams: this.streams.size, queued, unconsumed };
   }
 
   private async handshake(ws: WebSocket, payload: unknown): Promise<void> {
@@ -350,7 +427,11 @@ export class HiveClient extends EventEmitter {
           );
         }
       };
-      const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal, output });
+      const acceptStream = (id: number, handlers?: StreamHandlers, opts?: StreamOptions) => {
+        if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) throw new HiveError('SATELLITE_OFFLINE', 'Connection closed');
+        return this.registerStream(ws, id, false, handlers ?? {}, opts ?? {});
+      };
+      const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal, output, acceptStream });
       const body = JSON.stringify({ type: 'res', id: frame.id, ok: true, result });
       const max = this.hello?.limits.maxFrameBytes;
       if (max && Buffer.byteLength(body) > max) {
@@ -400,6 +481,9 @@ export class HiveClient extends EventEmitter {
     }
     for (const ac of this.inflight.values()) ac.abort();
     this.inflight.clear();
+    const streams = [...this.streams.values()];
+    this.streams.clear();
+    for (const st of streams) st.dropped('connection closed');
     this.emit('disconnected', { code, reason, wasConnected });
     if (this.stopped) return;
     if (this.opts.reconnect === false) {

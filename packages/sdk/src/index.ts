@@ -1,5 +1,13 @@
 export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
-export { HiveClient, type HiveClientOptions, INVOKE_SKEW_MS, type RequestContext, type RequestHandler, type TokenStoreLike } from './client.js';
+export {
+  HiveClient,
+  type HiveClientOptions,
+  INVOKE_SKEW_MS,
+  type RequestContext,
+  type RequestHandler,
+  type StreamOptions,
+  type TokenStoreLike,
+} from './client.js';
 export {
   type DeviceIdentity,
   deviceIdFromPublicKey,

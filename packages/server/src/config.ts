@@ -117,6 +117,19 @@ export const ConfigSchema = z
     vault: VaultConfig,
     tasks: TasksConfig,
     chat: ChatConfig,
+    sessions: z
+      .object({
+        /** A session without input or output for this long is ended (`idle_timeout`). */
+        idle_timeout: Duration.default(30 * 60_000),
+        /** Record sessions as asciicast v2 under <data_dir>/recordings. */
+        record: z.boolean().default(true),
+        /** Also record what operators type (may contain secrets; off by default). */
+        record_input: z.boolean().default(false),
+        /** Recordings older than this are deleted by a periodic cleanup. */
+        recording_retention_days: z.coerce.number().int().min(1).default(30),
+      })
+      .strict()
+      .default({ idle_timeout: 30 * 60_000, record: true, record_input: false, recording_retention_days: 30 }),
     audit: z
       .object({ enabled: z.boolean().default(true), retention_days: z.coerce.number().int().min(1).default(90) })
       .strict()

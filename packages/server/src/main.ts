@@ -25,15 +25,18 @@ import { registerGroupsRoutes } from './features/groups/groups-routes.js';
 import { groupsServiceFactory } from './features/groups/groups-service.js';
 import { registerHealthRoutes } from './features/health/health-routes.js';
 import { createMetrics, type Metrics } from './features/metrics/metrics.js';
+import { registerProjectsRoutes } from './features/projects/projects-routes.js';
+import { projectsServiceFactory } from './features/projects/projects-service.js';
 import { registerSchedulesRoutes } from './features/schedules/schedules-routes.js';
 import { schedulesServiceFactory } from './features/schedules/schedules-service.js';
 import { registerSessionsRoutes } from './features/sessions/sessions-routes.js';
 import { sessionsServiceFactory } from './features/sessions/sessions-service.js';
+import { transfersFactory } from './features/sessions/transfers.js';
 import { registerUsersRoutes } from './features/users/users-routes.js';
 import { usersServiceFactory } from './features/users/users-service.js';
 import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
-import { SYSTEM } from './lib/principal.js';
+import { type Principal, SYSTEM } from './lib/principal.js';
 import { openStore } from './store/db.js';
 import { wireAi } from './wiring/ai.js';
 import { wireMcp } from './wiring/mcp.js';
@@ -59,6 +62,9 @@ export interface HubServices {
   groups: ReturnType<typeof groupsServiceFactory>;
   schedules: ReturnType<typeof schedulesServiceFactory>;
   users: ReturnType<typeof usersServiceFactory>;
+  projects: ReturnType<typeof projectsServiceFactory>;
+  /** The credential check every edge uses (API key or JWT, project roles attached). */
+  credentials: { verifyApiKey(key: string, ip?: string): Promise<Principal> };
   vault: Awaited<ReturnType<typeof wireAi>>['services']['vault'];
   tasks: Awaited<ReturnType<typeof wireAi>>['services']['tasks'];
   chat: Awaited<ReturnType<typeof wireAi>>['services']['chat'];
@@ -120,15 +126,19 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       failureWindowMs: config.auth.login_failure_window,
     },
   });
-  // One credential check for every edge: Hive API keys, or a user's JWT access token.
+  const projects = projectsServiceFactory({ db, audit });
+  // One credential check for every edge: Hive API keys, or a user's / client's JWT; then the
+  // principal's project roles are attached.
   const credentials = {
-    verifyApiKey: (key: string, ip?: string) => (key.startsWith('hive_') ? auth.verifyApiKey(key, ip) : users.verifyAccess(key, ip)),
+    verifyApiKey: async (key: string, ip?: string) =>
+      projects.attach(await (key.startsWith('hive_') ? auth.verifyApiKey(key, ip) : users.verifyAccess(key, ip))),
   };
   const devices = devicesServiceFactory({
     store: devicesStoreFactory({ db, driver: store.driver }),
     audit,
     auth: credentials,
     bus,
+    projectExists: (id) => projects.exists(id),
     pairing: {
       autoApproveLoopback: config.pairing.auto_approve_loopback,
       requestTtlMs: config.pairing.request_ttl,
@@ -253,6 +263,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   const promRegistry = metrics.registry;
   app.get('/metrics', { config: { scope: 'operator.read' } }, async (_req, reply) => reply.type(promRegistry.contentType).send(await promRegistry.metrics()));
   registerUsersRoutes(app, users);
+  registerProjectsRoutes(app, projects);
   registerAuthRoutes(app, auth);
   registerDevicesRoutes(app, devices);
   registerCommandsRoutes(app, commands, { groupSatellites: (ref) => groups.satellites(ref) });
@@ -260,9 +271,13 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerApprovalsRoutes(app, approvals);
   registerSchedulesRoutes(app, schedules);
   registerAuditRoutes(app, audit);
-  registerSessionsRoutes(app, sessions);
+  registerSessionsRoutes(
+    app,
+    sessions,
+    transfersFactory({ bus, audit, signer, resolveSatellite: (p, ref) => devices.getSatellite(p, ref), approvals: { ...config.approvals } }),
+  );
   const ai = await wireAi({ app, db, config, audit, auth, bus, logger, commands, resolveSatellite: devices.resolveRef });
-  const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, users, ...ai.services };
+  const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, users, projects, credentials, ...ai.services };
   const mcp = await wireMcp({ app, config, logger, services });
   const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
   app.get('/', { config: { scope: 'public' } }, async (_req, reply) =>

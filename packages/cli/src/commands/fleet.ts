@@ -397,6 +397,51 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
       process.stdout.write(`Revoked ${id}\n`);
     });
 
+  const project = program.command('project').description('Projects: the tenancy boundary (every satellite belongs to one)');
+  project
+    .command('list', { isDefault: true })
+    .description('List the projects you can see')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const res = await api<{ id: string; description: string; satellites: number; role?: string }[]>(authed(cmd), 'GET', '/api/v1/projects');
+      out(!!o.json, res.data, () =>
+        res.data.map((x) => `${x.id.padEnd(20)} ${String(x.satellites).padStart(5)} satellites  ${x.role ?? ''} ${x.description}`.trimEnd()).join('\n'),
+      );
+    });
+  project
+    .command('add <id>')
+    .description('Create a project (global admin)')
+    .option('--description <text>', 'description')
+    .action(async (id: string, o: { description?: string }, cmd: Command) => {
+      await api(authed(cmd), 'POST', '/api/v1/projects', { id, ...(o.description ? { description: o.description } : {}) });
+      process.stdout.write(`Created project ${id}\n`);
+    });
+  const permission = program.command('permission').description('Per-project roles of users, API keys and clients (admin, member, reviewer)');
+  const principalOf = (s: string) => {
+    const m = /^(api_key|user|client):(.+)$/.exec(s);
+    if (!m) throw new ApiError(0, 'INVALID_PARAMETERS', '--principal must be api_key:<id>, user:<id> or client:<id>');
+    return { principal_type: m[1] as string, principal_id: m[2] as string };
+  };
+  permission
+    .command('grant')
+    .description('Give a principal a role in a project; from then on it sees and acts only in its projects')
+    .requiredOption('--principal <p>', 'api_key:<id>, user:<user id>, or client:<client_id>')
+    .requiredOption('--project <id>', 'project')
+    .addOption(new Option('--role <role>', 'project role').choices(['admin', 'member', 'reviewer']).makeOptionMandatory())
+    .action(async (o: { principal: string; project: string; role: string }, cmd: Command) => {
+      await api(authed(cmd), 'POST', '/api/v1/permissions', { ...principalOf(o.principal), project: o.project, role: o.role });
+      process.stdout.write(`${o.principal} is ${o.role} in ${o.project}\n`);
+    });
+  permission
+    .command('revoke')
+    .description("Remove a principal's role in a project")
+    .requiredOption('--principal <p>', 'api_key:<id>, user:<user id>, or client:<client_id>')
+    .requiredOption('--project <id>', 'project')
+    .action(async (o: { principal: string; project: string }, cmd: Command) => {
+      await api(authed(cmd), 'DELETE', '/api/v1/permissions', { ...principalOf(o.principal), project: o.project });
+      process.stdout.write(`Revoked ${o.principal} in ${o.project}\n`);
+    });
+
   const device = program.command('device').description('Device tokens (per device and role)');
   for (const action of ['revoke', 'rotate'] as const) {
     device

@@ -1,4 +1,10 @@
-import { HiveError, type InvokeParams } from '@hive/protocol';
+import { HiveError, type InvokeParams, type StreamEndpoint, type StreamHandlers } from '@hive/protocol';
+
+export interface StreamOpenOptions {
+  /** Grant credit only as the relay consumes (backpressure towards the peer). */
+  manualCredit?: boolean;
+  window?: number;
+}
 
 /** The connection side of a satellite: whatever holds its socket implements this. */
 export interface NodeLink {
@@ -8,6 +14,8 @@ export interface NodeLink {
   /** A hub request to the node other than an invoke (e.g. `token.rotate`); resolves with its answer. */
   request(method: string, params: unknown, timeoutMs: number): Promise<unknown>;
   close(code: number, reason: string): void;
+  /** Opens a hub-allocated binary stream on the node's connection (absent where streams are not carried). */
+  openStream?(handlers: StreamHandlers, opts?: StreamOpenOptions): StreamEndpoint;
 }
 
 export interface HubEvent {
@@ -31,6 +39,11 @@ export interface Bus {
   publish(event: string, payload: unknown): void;
   subscribe(handler: (e: HubEvent) => void): () => void;
   connectedCount(): number;
+  /**
+   * Opens a binary stream to the node on the connection this process holds. Optional: a bus
+   * spanning instances that cannot carry streams leaves it out and sessions report it.
+   */
+  openNodeStream?(satelliteId: string, handlers: StreamHandlers, opts?: StreamOpenOptions): StreamEndpoint;
 }
 
 export function createLocalBus(): Bus {
@@ -74,5 +87,11 @@ export function createLocalBus(): Bus {
       return () => subscribers.delete(handler);
     },
     connectedCount: () => nodes.size,
+    openNodeStream(id, handlers, opts) {
+      const link = nodes.get(id);
+      if (!link) throw new HiveError('SATELLITE_OFFLINE', `Satellite ${id} is not connected`);
+      if (!link.openStream) throw new HiveError('SERVICE_NOT_RUNNING', 'This connection does not carry streams');
+      return link.openStream(handlers, opts);
+    },
   };
 }

@@ -259,6 +259,28 @@ migrations['0004_clients'] = {
   },
 };
 
+migrations['0005_projects'] = {
+  async up(db: Kysely<any>) {
+    await db.schema
+      .createTable('projects')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('description', 'text', (c) => c.notNull().defaultTo(''))
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.insertInto('projects').values({ id: 'default', description: 'Satellites not assigned elsewhere', created_at: new Date().toISOString() }).execute();
+    await db.schema
+      .createTable('memberships')
+      .addColumn('principal_type', 'text', (c) => c.notNull())
+      .addColumn('principal_id', 'text', (c) => c.notNull())
+      .addColumn('project', 'text', (c) => c.notNull())
+      .addColumn('role', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addPrimaryKeyConstraint('memberships_pk', ['principal_type', 'principal_id', 'project'])
+      .execute();
+    await db.schema.createIndex('satellites_project').on('satellites').column('project').execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return { ...migrations, ...aiMigrations };

@@ -224,7 +224,26 @@ export interface ClientsTable {
   last_used_at: string | null;
 }
 
+export interface ProjectsTable {
+  id: string;
+  description: string;
+  created_at: string;
+}
+
+export type ProjectRole = 'admin' | 'member' | 'reviewer';
+
+export interface MembershipsTable {
+  /** api_key | user | client */
+  principal_type: string;
+  principal_id: string;
+  project: string;
+  role: ProjectRole;
+  created_at: string;
+}
+
 export interface Database extends AiTables {
+  projects: ProjectsTable;
+  memberships: MembershipsTable;
   clients: ClientsTable;
   users: UsersTable;
   refresh_tokens: RefreshTokensTable;

@@ -57,7 +57,7 @@ export async function wireMcp({ app, logger, services }: McpWiringDeps): Promise
   const open = new Set<McpServer>();
   const log = logger.child({ mod: 'mcp' });
   // Hive API keys, or a user's JWT access token — as on every other edge.
-  const verify = (key: string, ip?: string) => (key.startsWith('hive_') ? services.auth.verifyApiKey(key, ip) : services.users.verifyAccess(key, ip));
+  const verify = (key: string, ip?: string) => services.credentials.verifyApiKey(key, ip);
 
   /** API key → principal of type `mcp`; null after answering 401/403 itself. */
   async function authenticate(req: FastifyRequest, reply: FastifyReply): Promise<Principal | null> {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import {
   CLOSE_CODES,
   ConnectParams,
+  decodeStreamFrame,
   type ErrorCode,
   Frame,
   HiveError,
@@ -17,12 +18,15 @@ import {
   PROTOCOL_MIN,
   type RequestFrame,
   type Scope,
+  STREAM_MAX_PER_CONNECTION,
+  StreamEndpoint,
+  type StreamHandlers,
   type WireError,
 } from '@hive/protocol';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
-import type { Bus, NodeLink } from '../bus/bus.js';
+import type { Bus, NodeLink, StreamOpenOptions } from '../bus/bus.js';
 import type { AuditService } from '../features/audit/audit-service.js';
 import type { Authenticated, DevicesService } from '../features/devices/devices-service.js';
 import { isLoopback } from '../lib/net.js';
@@ -41,7 +45,23 @@ export interface WsDeps {
   limits: Limits;
   hubId: string;
   handlers: MethodHandlers;
+  /** Session methods need the calling connection (to attach streams or events); see features/sessions. */
+  sessions?: SessionsWsHandler;
 }
+
+/** What a session relay may do with an operator connection. */
+export interface OperatorSink {
+  readonly key: string;
+  /** Opens a hub-allocated stream on this connection (the client accepts it by id). */
+  openStream(handlers: StreamHandlers, opts?: StreamOpenOptions): StreamEndpoint;
+  event(name: string, payload: unknown): void;
+  /** Bytes the socket has not written yet (events-mode backpressure). */
+  bufferedAmount(): number;
+  /** Called once when the connection closes. Returns an unsubscribe. */
+  onGone(cb: () => void): () => void;
+}
+
+export type SessionsWsHandler = (method: string, principal: Principal, params: any, sink: OperatorSink) => Promise<unknown>;
 
 type State = 'challenge' | 'connecting' | 'pending' | 'ready' | 'closed';
 
@@ -123,6 +143,10 @@ export function createWsServer(deps: WsDeps) {
     registered = false;
     /** Close already requested by the hub; ignore further input. */
     closing = false;
+    /** Binary streams on this connection; the hub allocates even ids. */
+    readonly streams = new Map<number, StreamEndpoint>();
+    nextStreamId = 2;
+    readonly gone = new Set<() => void>();
 
     constructor(
       readonly ws: WebSocket,
@@ -181,6 +205,45 @@ export function createWsServer(deps: WsDeps) {
         this.invokes.set(id, { resolve, reject, timer });
         this.send({ type: 'req', id, method, params });
       });
+    }
+
+    openStream(handlers: StreamHandlers, opts: StreamOpenOptions = {}): StreamEndpoint {
+      if (!this.registered || this.state === 'closed') throw new HiveError('SATELLITE_OFFLINE', 'Connection is closed');
+      if (this.streams.size >= STREAM_MAX_PER_CONNECTION) {
+        throw new HiveError('RATE_LIMITED', `At most ${STREAM_MAX_PER_CONNECTION} streams per connection`, undefined, { action: 'retry', retryAfterMs: 1000 });
+      }
+      const id = this.nextStreamId;
+      this.nextStreamId = this.nextStreamId >= 0xfffffffe ? 2 : this.nextStreamId + 2;
+      const ep: StreamEndpoint = new StreamEndpoint(
+        {
+          id,
+          opener: true,
+          send: (frame) => {
+            if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+          },
+          onFinish: () => {
+            if (this.streams.get(id) === ep) this.streams.delete(id);
+          },
+          ...(opts.manualCredit ? { manualCredit: true } : {}),
+          ...(opts.window ? { window: opts.window } : {}),
+        },
+        handlers,
+      );
+      this.streams.set(id, ep);
+      return ep;
+    }
+
+    sink(): OperatorSink {
+      return {
+        key: `conn:${this.id}`,
+        openStream: (h, o) => this.openStream(h, o),
+        event: (name, payload) => this.event(name, payload),
+        bufferedAmount: () => this.ws.bufferedAmount,
+        onGone: (cb) => {
+          this.gone.add(cb);
+          return () => this.gone.delete(cb);
+        },
+      };
     }
 
     cancel(correlationId: string): void {
@@ -242,7 +305,16 @@ export function createWsServer(deps: WsDeps) {
       return;
     }
     if (isBinary) {
-      conn.error(undefined, { code: 'BAD_FRAME', message: 'Binary frames need an open stream' });
+      const sf = conn.state === 'ready' ? decodeStreamFrame(data) : null;
+      const stream = sf ? conn.streams.get(sf.id) : undefined;
+      if (!sf || !stream) {
+        conn.error(undefined, {
+          code: 'BAD_FRAME',
+          message: sf ? `Binary frames need an open stream (no stream ${sf.id})` : 'Binary frames need an open stream',
+        });
+        return;
+      }
+      stream.handleFrame(sf);
       return;
     }
     let raw: unknown;
@@ -451,6 +523,24 @@ export function createWsServer(deps: WsDeps) {
       }
       return;
     }
+    if (frame.method.startsWith('session.') || frame.method.startsWith('session:')) {
+      const sessions = deps.sessions;
+      if (!sessions) {
+        conn.error(frame.id, { code: 'UNKNOWN_METHOD', message: `Method ${frame.method} is not served by this hub` });
+        return;
+      }
+      conn.inflight++;
+      try {
+        conn.send({ type: 'res', id: frame.id, ok: true, result: await sessions(frame.method, auth.principal, params.data, conn.sink()) });
+      } catch (err) {
+        const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', 'Internal error');
+        if (!(err instanceof HiveError)) logger.error({ err: (err as Error).message, method: frame.method }, 'method failed');
+        conn.error(frame.id, e.toWire());
+      } finally {
+        conn.inflight--;
+      }
+      return;
+    }
     const handler = deps.handlers[frame.method];
     if (!handler) {
       conn.error(frame.id, { code: 'UNKNOWN_METHOD', message: `Method ${frame.method} is not served by this hub` });
@@ -491,6 +581,18 @@ export function createWsServer(deps: WsDeps) {
       );
     }
     conn.invokes.clear();
+    const streams = [...conn.streams.values()];
+    conn.streams.clear();
+    for (const st of streams) st.dropped(shuttingDown ? 'hub_shutdown' : 'connection closed');
+    const gone = [...conn.gone];
+    conn.gone.clear();
+    for (const cb of gone) {
+      try {
+        cb();
+      } catch (err) {
+        logger.error({ err: (err as Error).message }, 'connection close callback failed');
+      }
+    }
     const auth = conn.auth;
     if (!conn.registered || !auth) return;
     conn.registered = false;
@@ -549,7 +651,13 @@ export function createWsServer(deps: WsDeps) {
       return true;
     },
     stats() {
-      return { connections: conns.size, nodes: nodes.size, operators: operators.size };
+      let streams = 0;
+      let streamBuffered = 0;
+      for (const c of conns) {
+        streams += c.streams.size;
+        for (const st of c.streams.values()) streamBuffered += st.queued + st.unconsumed;
+      }
+      return { connections: conns.size, nodes: nodes.size, operators: operators.size, streams, stream_buffered_bytes: streamBuffered };
     },
     /** Tells every peer to reconnect later (1012), then waits for their records to settle. */
     async shutdown(timeoutMs = 3000): Promise<void> {

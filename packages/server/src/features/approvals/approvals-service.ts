@@ -2,7 +2,7 @@ import { HiveError } from '@hive/protocol';
 import type { Bus } from '../../bus/bus.js';
 import { newId } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
-import { requireScope } from '../../lib/principal.js';
+import { inProject, requireScope } from '../../lib/principal.js';
 import { redact } from '../../lib/redact.js';
 import type { Db } from '../../store/db.js';
 import { fromJson, nowIso, toJson } from '../../store/db.js';
@@ -139,6 +139,11 @@ export const approvalsServiceFactory = ({
       requireScope(p, 'operator.approvals');
       const existing = await db.selectFrom('approvals').selectAll().where('id', '=', id).executeTakeFirst();
       if (!existing) throw new HiveError('NOT_FOUND', `Approval ${id} not found`);
+      if (p.projects) {
+        const sat = await db.selectFrom('satellites').select('project').where('id', '=', existing.satellite_id).executeTakeFirst();
+        if (!sat || !inProject(p, sat.project)) throw new HiveError('NOT_FOUND', `Approval ${id} not found`);
+        if (!inProject(p, sat.project, 'approve')) throw new HiveError('FORBIDDEN', `Your role in project ${sat.project} cannot decide approvals`);
+      }
       if (existing.status === 'pending' && existing.expires_at < nowIso()) {
         await decide(id, 'expired', null, 'timeout');
         audit.log({
@@ -175,6 +180,11 @@ export const approvalsServiceFactory = ({
       requireScope(p, 'operator.approvals');
       let q = db.selectFrom('approvals').selectAll();
       if (status) q = q.where('status', '=', status);
+      if (p.projects) {
+        const projects = [...p.projects.keys()];
+        if (projects.length === 0) return [];
+        q = q.where('satellite_id', 'in', (eb) => eb.selectFrom('satellites').select('id').where('project', 'in', projects));
+      }
       return (await q.orderBy('id', 'desc').limit(500).execute()).map(toView);
     },
 

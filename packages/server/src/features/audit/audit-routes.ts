@@ -20,7 +20,8 @@ export function registerAuditRoutes(app: HiveApp, audit: AuditService): void {
     },
     handler: async (req) => {
       const q = req.query;
-      const { items, total } = await audit.query(q);
+      const p = req.principal;
+      const { items, total } = await audit.query({ ...q, ...(p.projects ? { scope: { projects: [...p.projects.keys()], actorId: p.id } } : {}) });
       return paginated(items, total, q.page, q.per_page);
     },
   });

@@ -47,6 +47,8 @@ export interface AuditQuery {
   until?: string | undefined;
   page: number;
   per_page: number;
+  /** Restricted principal: only entries about satellites of these projects, or its own actions. */
+  scope?: { projects: string[]; actorId: string } | undefined;
 }
 
 const BATCH = 500;
@@ -146,6 +148,15 @@ export const auditServiceFactory = ({ db, logger }: { db: Db; logger: Logger }) 
     async query(q: AuditQuery): Promise<{ items: AuditEntry[]; total: number }> {
       await flush();
       let sel = db.selectFrom('audit_logs');
+      const scope = q.scope;
+      if (scope) {
+        sel = sel.where((eb) =>
+          eb.or([
+            eb('actor_id', '=', scope.actorId),
+            ...(scope.projects.length ? [eb('target_id', 'in', eb.selectFrom('satellites').select('id').where('project', 'in', scope.projects))] : []),
+          ]),
+        );
+      }
       if (q.action) {
         // `pairing.*` matches a whole family of actions
         sel = q.action.endsWith('.*') ? sel.where('action', 'like', `${q.action.slice(0, -1)}%`) : sel.where('action', '=', q.action);

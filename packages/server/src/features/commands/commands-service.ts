@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Bus } from '../../bus/bus.js';
 import { newId } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
-import { requireScope } from '../../lib/principal.js';
+import { inProject, requireProject, requireScope, visibleProjects } from '../../lib/principal.js';
 import { redact } from '../../lib/redact.js';
 import { nowIso, toJson } from '../../store/db.js';
 import type { JobState, JobsTable } from '../../store/schema.js';
@@ -348,6 +348,7 @@ export const commandsServiceFactory = ({
     if (shuttingDown) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
     const params = validate(req.command, req.params);
     const sat = await resolveRef(req.satellite);
+    requireProject(p, sat, 'write');
     checkClaims(sat, req.command);
     const { job, dispatchNow } = await admit(p, sat, newJob(p, sat, req.command, params, req, null), params, req);
     const final = FINAL_STATES.includes(job.state) ? Promise.resolve(toJobView(job)) : waitFinal(job.id);
@@ -361,7 +362,8 @@ export const commandsServiceFactory = ({
     requireScope(p, 'operator.write');
     if (shuttingDown) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
     const params = validate(req.command, req.params);
-    const sats = await resolveTargets(req.target);
+    // A restricted principal reaches only satellites of projects where it may act.
+    const sats = (await resolveTargets(req.target)).filter((s) => inProject(p, s.project, 'write'));
     if (sats.length === 0) throw new HiveError('SATELLITE_NOT_FOUND', 'The target matches no satellite', { target: req.target });
     const batchId = newId('bat');
     audit.log({
@@ -552,13 +554,17 @@ export const commandsServiceFactory = ({
       requireScope(p, 'operator.read');
       const row = await store.get(id);
       if (!row) throw new HiveError('NOT_FOUND', `Job ${id} not found`);
+      if (p.projects) {
+        const sat = await resolveRef(row.satellite_id).catch(() => undefined);
+        if (!sat || !inProject(p, sat.project)) throw new HiveError('NOT_FOUND', `Job ${id} not found`);
+      }
       return toJobView(row);
     },
 
     async list(p: Principal, f: { satellite?: string | undefined; state?: string | undefined; batch?: string | undefined; page: number; per_page: number }) {
       requireScope(p, 'operator.read');
       const satellite_id = f.satellite ? (await resolveRef(f.satellite)).id : undefined;
-      return store.list({ satellite_id, state: f.state, batch_id: f.batch, page: f.page, per_page: f.per_page });
+      return store.list({ satellite_id, state: f.state, batch_id: f.batch, page: f.page, per_page: f.per_page, projects: visibleProjects(p) });
     },
 
     /** Ends queued jobs whose time ran out. */

@@ -82,8 +82,18 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => ({
   async queuedFor(satelliteId: string): Promise<JobsTable[]> {
     return db.selectFrom('jobs').selectAll().where('satellite_id', '=', satelliteId).where('state', '=', 'queued').orderBy('id').execute();
   },
-  async list(f: { satellite_id?: string | undefined; state?: string | undefined; batch_id?: string | undefined; page: number; per_page: number }) {
+  async list(f: {
+    satellite_id?: string | undefined;
+    state?: string | undefined;
+    batch_id?: string | undefined;
+    projects?: string[] | undefined;
+    page: number;
+    per_page: number;
+  }) {
+    if (f.projects && f.projects.length === 0) return { items: [], total: 0 };
     let sel = db.selectFrom('jobs');
+    const projects = f.projects;
+    if (projects) sel = sel.where('satellite_id', 'in', (eb) => eb.selectFrom('satellites').select('id').where('project', 'in', projects));
     if (f.satellite_id) sel = sel.where('satellite_id', '=', f.satellite_id);
     if (f.state) sel = sel.where('state', '=', f.state as JobState);
     if (f.batch_id) sel = sel.where('batch_id', '=', f.batch_id);

@@ -39,7 +39,13 @@ export function registerDevicesRoutes(app: HiveApp, devices: DevicesService): vo
     config: { scope: 'operator.write' },
     schema: {
       params: IdParam,
-      body: z.object({ name: z.string().trim().min(1).max(128).optional(), tags: z.array(Tag).max(32).optional() }).strict(),
+      body: z
+        .object({
+          name: z.string().trim().min(1).max(128).optional(),
+          tags: z.array(Tag).max(32).optional(),
+          project: z.string().trim().min(1).max(64).optional(),
+        })
+        .strict(),
     },
     handler: async (req) => ok(await devices.updateSatellite(req.principal, req.params.id, req.body)),
   });

@@ -3,7 +3,7 @@ import { deviceIdFromPublicKey, verifySignature } from '@hive/sdk';
 import type { Bus } from '../../bus/bus.js';
 import { mintToken, newId, parseToken, safeEqualHex, sha256 } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
-import { requireScope } from '../../lib/principal.js';
+import { requireProject, requireScope, visibleProjects } from '../../lib/principal.js';
 import { fromJson, nowIso, toJson } from '../../store/db.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { AuthService } from '../auth/auth-service.js';
@@ -80,12 +80,14 @@ export const devicesServiceFactory = ({
   auth,
   bus,
   pairing,
+  projectExists = async (id: string) => id === 'default',
 }: {
   store: DevicesStore;
   audit: Pick<AuditService, 'log'>;
   auth: Pick<AuthService, 'verifyApiKey'>;
   bus: Bus;
   pairing: PairingConfig;
+  projectExists?: (id: string) => Promise<boolean>;
 }) => {
   type Waiter = { resolve: () => void; reject: (e: HiveError) => void };
   /** Connections waiting on a pairing decision, by request id (a device may retry and wait twice). */
@@ -487,16 +489,28 @@ export const devicesServiceFactory = ({
     resolveRef,
     async listSatellites(p: Principal, f: SatelliteFilter) {
       requireScope(p, 'operator.read');
-      return store.listSatellites(f);
+      return store.listSatellites({ ...f, projects: visibleProjects(p) });
     },
     async getSatellite(p: Principal, ref: string) {
       requireScope(p, 'operator.read');
-      return resolveRef(ref);
+      const sat = await resolveRef(ref);
+      requireProject(p, sat, 'read');
+      return sat;
     },
-    async updateSatellite(p: Principal, ref: string, patch: { name?: string | undefined; tags?: string[] | undefined }) {
+    async updateSatellite(p: Principal, ref: string, patch: { name?: string | undefined; tags?: string[] | undefined; project?: string | undefined }) {
       requireScope(p, 'operator.write');
       const sat = await resolveRef(ref);
-      await store.updateSatellite(sat.id, patch.name ? { name: patch.name } : {}, patch.tags ? [...new Set(patch.tags)] : undefined);
+      requireProject(p, sat, 'write');
+      if (patch.project !== undefined && patch.project !== sat.project) {
+        // Moving between tenants is for administrators not bound to projects.
+        if (p.projects || !p.scopes.has('operator.admin')) throw new HiveError('FORBIDDEN', 'Only a global administrator moves satellites between projects');
+        if (!(await projectExists(patch.project))) throw new HiveError('NOT_FOUND', `Project ${patch.project} not found`);
+      }
+      await store.updateSatellite(
+        sat.id,
+        { ...(patch.name ? { name: patch.name } : {}), ...(patch.project ? { project: patch.project } : {}) },
+        patch.tags ? [...new Set(patch.tags)] : undefined,
+      );
       const after = await resolveRef(sat.id);
       audit.log({
         actor: p,
@@ -511,6 +525,7 @@ export const devicesServiceFactory = ({
     async deleteSatellite(p: Principal, ref: string) {
       requireScope(p, 'operator.write');
       const sat = await resolveRef(ref);
+      requireProject(p, sat, 'write');
       await store.deleteSatellite(sat.id);
       lastSeen.delete(sat.id);
       bus.closeNode(sat.id, 4007, 'satellite removed');
@@ -577,6 +592,7 @@ export const devicesServiceFactory = ({
     async approveClaims(p: Principal, ref: string, commands?: string[]) {
       requireScope(p, 'operator.admin');
       const sat = await resolveRef(ref);
+      requireProject(p, sat, 'write');
       const accept = commands ?? sat.pending_claims;
       const unknown = accept.filter((c) => !sat.commands.includes(c));
       if (unknown.length) throw new HiveError('INVALID_PARAMETERS', `Not claimed by ${sat.slug}: ${unknown.join(', ')}`, { unknown });
@@ -603,6 +619,7 @@ export const devicesServiceFactory = ({
     async statusHistory(p: Principal, ref: string, limit: number) {
       requireScope(p, 'operator.read');
       const sat = await resolveRef(ref);
+      requireProject(p, sat, 'read');
       const history = await store.statusHistory(sat.id, limit);
       return { satellite_id: sat.id, latest: history[0] ?? null, history };
     },

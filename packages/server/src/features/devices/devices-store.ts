@@ -33,6 +33,8 @@ export interface SatelliteView {
 }
 
 export interface SatelliteFilter {
+  /** Only these projects (a restricted principal's); undefined = all. */
+  projects?: string[] | undefined;
   status?: 'online' | 'offline' | undefined;
   tag?: string | undefined;
   q?: string | undefined;
@@ -97,7 +99,9 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
 
   return {
     async listSatellites(f: SatelliteFilter): Promise<{ items: SatelliteView[]; total: number }> {
+      if (f.projects && f.projects.length === 0) return { items: [], total: 0 };
       let sel = db.selectFrom('satellites');
+      if (f.projects) sel = sel.where('project', 'in', f.projects);
       if (f.status) sel = sel.where('status', '=', f.status);
       if (f.tag) {
         const tag = f.tag;
