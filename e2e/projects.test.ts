@@ -98,4 +98,28 @@ describe('projects: per-project roles isolate list, get, exec, jobs, approvals a
     expect((await t.api('GET', '/api/v1/satellites', undefined, plain)).body.pagination.total).toBe(0);
     expect((await t.api('GET', '/api/v1/projects', undefined, plain)).body.data.map((p: any) => p.id)).toEqual(['default']);
   });
+
+  it('AI identities join projects only by permission, with one hashed, expiring token', async () => {
+    const env = { HIVE_URL: t.url, HIVE_API_KEY: t.adminKey };
+    const add = await runCli(['ai', 'add', 'claude-reviewer', '--nickname', 'Rev', '--expertise', 'go,sql', '--ai-version', '4', '--json'], env);
+    expect(add.code, add.stderr).toBe(0);
+    const id = JSON.parse(add.stdout).id as string;
+    const tok = await runCli(['token', 'create', '--ai-id', 'claude-reviewer', '--expires', '30d', '--json'], env);
+    expect(tok.code, tok.stderr).toBe(0);
+    const token = JSON.parse(tok.stdout).token as string;
+    expect(token).toMatch(/^hai_/);
+    // no project yet: sees nothing
+    expect((await t.api('GET', '/api/v1/satellites', undefined, token)).body.pagination.total).toBe(0);
+    await runCli(['permission', 'grant', '--principal', `ai:${id}`, '--project', 'red', '--role', 'member'], env);
+    expect((await t.api('GET', '/api/v1/satellites', undefined, token)).body.data.map((s: any) => s.slug)).toEqual(['red-1']);
+    const run = await t.api('POST', '/api/v1/satellites/red-1/exec', { command: 'system.info' }, token);
+    expect(run.status).toBe(200);
+    const audit = await t.api('GET', `/api/v1/audit/logs?actor_id=${id}&action=command.exec`);
+    expect(audit.body.data[0].actor).toMatchObject({ type: 'ai', name: 'claude-reviewer' });
+    // a new token replaces the old one
+    const again = JSON.parse((await runCli(['token', 'create', '--ai-id', id, '--json'], env)).stdout).token;
+    expect((await t.api('GET', '/api/v1/satellites', undefined, token)).status).toBe(401);
+    expect((await t.api('GET', '/api/v1/satellites', undefined, again)).status).toBe(200);
+    expect(JSON.stringify((await t.api('GET', '/api/v1/audit/logs?action=ai_identity.*')).body)).not.toContain(again);
+  });
 });

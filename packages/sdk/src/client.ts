@@ -18,6 +18,7 @@ import {
   type Scope,
   STREAM_MAX_PER_CONNECTION,
   StreamEndpoint,
+  type StreamFrame,
   type StreamHandlers,
   type WireError,
 } from '@hive/protocol';
@@ -116,6 +117,11 @@ export class HiveClient extends EventEmitter {
   private outSeq = 0;
   /** Binary streams open on the current connection, by id. */
   private readonly streams = new Map<number, StreamEndpoint>();
+  /**
+   * Close/abort frames for ids not accepted yet: the hub may end a stream (e.g. an upload that
+   * failed its checksum) before the handler that accepts it got to run. Bounded.
+   */
+  private readonly earlyEnds = new Map<number, StreamFrame>();
   private nextStreamId = 1;
   private nextDelayOverride: number | undefined;
   /** Set when a handshake error's hint already decided what to do after the close. */
@@ -239,11 +245,27 @@ export class HiveClient extends EventEmitter {
     if (ws !== this.ws) return;
     const frame = decodeStreamFrame(data);
     if (!frame) return;
-    this.streams.get(frame.id)?.handleFrame(frame);
+    const st = this.streams.get(frame.id);
+    if (st) {
+      st.handleFrame(frame);
+      return;
+    }
+    if (frame.kind === 'close' || frame.kind === 'abort') {
+      if (this.earlyEnds.size >= 64) this.earlyEnds.delete(this.earlyEnds.keys().next().value as number);
+      this.earlyEnds.set(frame.id, { ...frame, payload: Buffer.from(frame.payload) });
+    }
   }
 
   private registerStream(ws: WebSocket, id: number, opener: boolean, handlers: StreamHandlers, opts: StreamOptions): StreamEndpoint {
     if (this.streams.has(id)) throw new HiveError('CONFLICT', `Stream ${id} is already open`);
+    const early = this.earlyEnds.get(id);
+    if (early) {
+      // Already ended by the hub: hand back a closed endpoint, nothing goes on the wire.
+      this.earlyEnds.delete(id);
+      const dead = new StreamEndpoint({ id, opener, send: () => {} }, handlers);
+      dead.handleFrame(early);
+      return dead;
+    }
     if (this.streams.size >= STREAM_MAX_PER_CONNECTION) throw new HiveError('RATE_LIMITED', `At most ${STREAM_MAX_PER_CONNECTION} streams per connection`);
     const ep = new StreamEndpoint(
       {
@@ -483,6 +505,7 @@ export class HiveClient extends EventEmitter {
     this.inflight.clear();
     const streams = [...this.streams.values()];
     this.streams.clear();
+    this.earlyEnds.clear();
     for (const st of streams) st.dropped('connection closed');
     this.emit('disconnected', { code, reason, wasConnected });
     if (this.stopped) return;

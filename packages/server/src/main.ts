@@ -24,6 +24,8 @@ import { devicesStoreFactory } from './features/devices/devices-store.js';
 import { registerGroupsRoutes } from './features/groups/groups-routes.js';
 import { groupsServiceFactory } from './features/groups/groups-service.js';
 import { registerHealthRoutes } from './features/health/health-routes.js';
+import { registerIdentitiesRoutes } from './features/identities/identities-routes.js';
+import { identitiesServiceFactory } from './features/identities/identities-service.js';
 import { createMetrics, type Metrics } from './features/metrics/metrics.js';
 import { registerProjectsRoutes } from './features/projects/projects-routes.js';
 import { projectsServiceFactory } from './features/projects/projects-service.js';
@@ -127,11 +129,14 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     },
   });
   const projects = projectsServiceFactory({ db, audit });
+  const identities = identitiesServiceFactory({ db, audit, onRevoke });
   // One credential check for every edge: Hive API keys, or a user's / client's JWT; then the
   // principal's project roles are attached.
   const credentials = {
     verifyApiKey: async (key: string, ip?: string) =>
-      projects.attach(await (key.startsWith('hive_') ? auth.verifyApiKey(key, ip) : users.verifyAccess(key, ip))),
+      projects.attach(
+        await (key.startsWith('hive_') ? auth.verifyApiKey(key, ip) : key.startsWith('hai_') ? identities.verify(key, ip) : users.verifyAccess(key, ip)),
+      ),
   };
   const devices = devicesServiceFactory({
     store: devicesStoreFactory({ db, driver: store.driver }),
@@ -264,6 +269,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   app.get('/metrics', { config: { scope: 'operator.read' } }, async (_req, reply) => reply.type(promRegistry.contentType).send(await promRegistry.metrics()));
   registerUsersRoutes(app, users);
   registerProjectsRoutes(app, projects);
+  registerIdentitiesRoutes(app, identities);
   registerAuthRoutes(app, auth);
   registerDevicesRoutes(app, devices);
   registerCommandsRoutes(app, commands, { groupSatellites: (ref) => groups.satellites(ref) });

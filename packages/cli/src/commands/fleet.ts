@@ -418,8 +418,8 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
     });
   const permission = program.command('permission').description('Per-project roles of users, API keys and clients (admin, member, reviewer)');
   const principalOf = (s: string) => {
-    const m = /^(api_key|user|client):(.+)$/.exec(s);
-    if (!m) throw new ApiError(0, 'INVALID_PARAMETERS', '--principal must be api_key:<id>, user:<id> or client:<id>');
+    const m = /^(api_key|user|client|ai):(.+)$/.exec(s);
+    if (!m) throw new ApiError(0, 'INVALID_PARAMETERS', '--principal must be api_key:<id>, user:<id>, client:<id> or ai:<id>');
     return { principal_type: m[1] as string, principal_id: m[2] as string };
   };
   permission
@@ -440,6 +440,69 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
     .action(async (o: { principal: string; project: string }, cmd: Command) => {
       await api(authed(cmd), 'DELETE', '/api/v1/permissions', { ...principalOf(o.principal), project: o.project });
       process.stdout.write(`Revoked ${o.principal} in ${o.project}\n`);
+    });
+
+  const ai = program.command('ai').description('AI identities (seed 002): profiles that join projects by permission');
+  ai.command('list', { isDefault: true })
+    .description('List AI identities')
+    .option('--json', 'JSON output')
+    .action(async (o: { json?: boolean }, cmd: Command) => {
+      const res = await api<{ id: string; name: string; nickname: string; expertise: string[]; version: string }[]>(
+        authed(cmd),
+        'GET',
+        '/api/v1/ai-identities',
+      );
+      out(
+        !!o.json,
+        res.data,
+        () =>
+          res.data.map((x) => `${x.id}  ${x.name.padEnd(16)} ${x.nickname.padEnd(12)} ${x.version.padEnd(8)} ${x.expertise.join(',')}`).join('\n') ||
+          'No AI identities.',
+      );
+    });
+  ai.command('add <name>')
+    .description('Create an AI identity')
+    .option('--nickname <n>', 'nickname')
+    .option('--expertise <list>', 'comma-separated expertise')
+    .option('--ai-version <v>', 'version of the identity (model or prompt)')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: { nickname?: string; expertise?: string; aiVersion?: string; json?: boolean }, cmd: Command) => {
+      const res = await api<{ id: string; name: string }>(authed(cmd), 'POST', '/api/v1/ai-identities', {
+        name,
+        ...(o.nickname ? { nickname: o.nickname } : {}),
+        ...(o.expertise
+          ? {
+              expertise: o.expertise
+                .split(',')
+                .map((x) => x.trim())
+                .filter(Boolean),
+            }
+          : {}),
+        ...(o.aiVersion ? { version: o.aiVersion } : {}),
+      });
+      out(
+        !!o.json,
+        res.data,
+        () =>
+          `Created AI identity ${res.data.name} (${res.data.id}); grant it a project: hive permission grant --principal ai:${res.data.id} --project P --role member`,
+      );
+    });
+  program
+    .command('token')
+    .description('Tokens for AI identities')
+    .command('create')
+    .description('Issue the token of an AI identity (replaces its earlier one); printed once')
+    .requiredOption('--ai-id <id>', 'AI identity id or name')
+    .option('--expires <duration>', 'lifetime, e.g. 30d, 12h')
+    .option('--json', 'JSON output')
+    .action(async (o: { aiId: string; expires?: string; json?: boolean }, cmd: Command) => {
+      const res = await api<{ token: string; identity_id: string; expires_at: string | null }>(
+        authed(cmd),
+        'POST',
+        `/api/v1/ai-identities/${enc(o.aiId)}/token`,
+        o.expires ? { expires_in: o.expires } : {},
+      );
+      out(!!o.json, res.data, () => `${res.data.token}\n(shown once; identity ${res.data.identity_id}, expires ${res.data.expires_at ?? 'never'})`);
     });
 
   const device = program.command('device').description('Device tokens (per device and role)');

@@ -2,7 +2,7 @@ import { HiveError, type Scope } from '@hive/protocol';
 
 /** Who is acting. Every service call that changes something takes one, for permission and audit. */
 export interface Principal {
-  type: 'api_key' | 'device' | 'system' | 'user' | 'mcp' | 'client';
+  type: 'api_key' | 'device' | 'system' | 'user' | 'mcp' | 'client' | 'ai';
   /**
    * Per-project roles (seed 002). Undefined = not restricted (a global administrator). Set = sees
    * and acts only in these projects (principals without any role: the default project).

@@ -281,6 +281,30 @@ migrations['0005_projects'] = {
   },
 };
 
+migrations['0006_ai_identities'] = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('ai_identities')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('nickname', 'text', (c) => c.notNull().defaultTo(''))
+      .addColumn('expertise', 'text', (c) => c.notNull().defaultTo('[]'))
+      .addColumn('version', 'text', (c) => c.notNull().defaultTo(''))
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .execute();
+    await db.schema
+      .createTable('ai_tokens')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('identity_id', 'text', (c) => c.notNull())
+      .addColumn('token_hash', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'text', (c) => c.notNull())
+      .addColumn('expires_at', 'text')
+      .addColumn('revoked_at', 'text')
+      .addColumn('last_used_at', 'text')
+      .execute();
+  },
+};
+
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
     return { ...migrations, ...aiMigrations };

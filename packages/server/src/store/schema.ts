@@ -241,7 +241,29 @@ export interface MembershipsTable {
   created_at: string;
 }
 
+export interface AiIdentitiesTable {
+  id: string;
+  name: string;
+  nickname: string;
+  /** JSON array */
+  expertise: string;
+  version: string;
+  created_at: string;
+}
+
+export interface AiTokensTable {
+  id: string;
+  identity_id: string;
+  token_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  last_used_at: string | null;
+}
+
 export interface Database extends AiTables {
+  ai_identities: AiIdentitiesTable;
+  ai_tokens: AiTokensTable;
   projects: ProjectsTable;
   memberships: MembershipsTable;
   clients: ClientsTable;

@@ -10,7 +10,7 @@ const ProjectId = z
   .regex(/^[a-z0-9][a-z0-9._-]*$/, 'project ids: lowercase letters, digits, . _ -');
 const Grant = z
   .object({
-    principal_type: z.enum(['api_key', 'user', 'client']),
+    principal_type: z.enum(['api_key', 'user', 'client', 'ai']),
     principal_id: z.string().trim().min(1).max(128),
     project: ProjectId,
   })

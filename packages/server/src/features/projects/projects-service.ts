@@ -6,7 +6,7 @@ import { nowIso } from '../../store/db.js';
 import type { ProjectRole } from '../../store/schema.js';
 import type { AuditService } from '../audit/audit-service.js';
 
-const PRINCIPAL_TYPES = ['api_key', 'user', 'client'] as const;
+const PRINCIPAL_TYPES = ['api_key', 'user', 'client', 'ai'] as const;
 export type MemberType = (typeof PRINCIPAL_TYPES)[number];
 
 /** Principal types whose project roles are looked up (an MCP call acts with its API key's roles). */
@@ -34,7 +34,9 @@ export const projectsServiceFactory = ({ db, audit }: { db: Db; audit: Pick<Audi
       const id = p.id;
       const rows = await db.selectFrom('memberships').select(['project', 'role']).where('principal_type', '=', type).where('principal_id', '=', id).execute();
       if (rows.length === 0) {
-        // No project role: an administrator is global; anyone else works in the default project.
+        // No project role: an administrator is global; an AI identity nowhere (it joins projects
+        // only by permission); anyone else works in the default project.
+        if (p.type === 'ai') return { ...p, projects: new Map() };
         return p.scopes.has('operator.admin') ? p : { ...p, projects: new Map([['default', 'member' as const]]) };
       }
       return { ...p, projects: new Map(rows.map((r) => [r.project, r.role])) };
