@@ -98,6 +98,8 @@ export const devicesServiceFactory = ({
   };
   /** In-memory presence: satellites connected to this process, with their last pong. */
   const lastSeen = new Map<string, number>();
+  /** Satellite → project, learned whenever a satellite is read; lets the edges filter events per project. */
+  const projectCache = new Map<string, string>();
 
   const deviceActor = (deviceId: string, name: string, ip?: string) => ({ type: 'device', id: deviceId, name, ip });
 
@@ -390,6 +392,7 @@ export const devicesServiceFactory = ({
       throw new HiveError('AMBIGUOUS', `Name ${ref} matches ${rows.length} satellites; use the id or slug`, { matches: rows.map((r) => r.slug) });
     const sat = await store.getSatellite((rows[0] as { id: string }).id);
     if (!sat) throw new HiveError('SATELLITE_NOT_FOUND', `Satellite ${ref} not found`);
+    projectCache.set(sat.id, sat.project);
     return sat;
   }
 
@@ -487,6 +490,8 @@ export const devicesServiceFactory = ({
 
     // ----------------------------------------------------------------- registry
     resolveRef,
+    /** The project of a satellite this process has seen (undefined: unknown — treat as invisible). */
+    projectOf: (satelliteId: string): string | undefined => projectCache.get(satelliteId),
     async listSatellites(p: Principal, f: SatelliteFilter) {
       requireScope(p, 'operator.read');
       return store.listSatellites({ ...f, projects: visibleProjects(p) });
@@ -646,6 +651,7 @@ export const devicesServiceFactory = ({
       });
       lastSeen.set(a.deviceId, Date.now());
       const sat = (await store.getSatellite(a.deviceId)) ?? null;
+      if (sat) projectCache.set(sat.id, sat.project);
       audit.log({
         actor: a.principal,
         action: 'satellite.connected',
