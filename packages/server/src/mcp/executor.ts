@@ -1,4 +1,5 @@
 import type { Scope } from '@hive/protocol';
+import type { AuditQuery } from '../features/audit/audit-service.js';
 
 /** A job as the tools see it (the commands service's JobView, or its REST rendering). */
 export interface McpJob {
@@ -59,17 +60,7 @@ export interface HiveExecutor {
   listJobs(q: { satellite?: string | undefined; state?: string | undefined; page: number; per_page: number }): Promise<{ items: McpJob[]; total: number }>;
   listApprovals(status?: 'pending' | 'approved' | 'denied' | 'expired'): Promise<unknown[]>;
   resolveApproval(id: string, decision: 'approve' | 'deny', reason?: string): Promise<unknown>;
-  queryAudit(q: {
-    action?: string | undefined;
-    actor_id?: string | undefined;
-    target_id?: string | undefined;
-    correlation_id?: string | undefined;
-    result?: 'success' | 'failure' | undefined;
-    since?: string | undefined;
-    until?: string | undefined;
-    page: number;
-    per_page: number;
-  }): Promise<{ items: unknown[]; total: number }>;
+  queryAudit(q: Omit<AuditQuery, 'scope'>): Promise<{ items: unknown[]; total: number }>;
   listPairing(status?: 'pending' | 'approved' | 'rejected' | 'expired'): Promise<unknown[]>;
   resolvePairing(id: string, decision: 'approve' | 'reject'): Promise<unknown>;
   vaultStatus(): Promise<unknown>;

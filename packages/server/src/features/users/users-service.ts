@@ -141,6 +141,17 @@ export const usersServiceFactory = ({
 
   const actor = (u: { id: string; username: string }, ip?: string) => ({ type: 'user', id: u.id, name: u.username, ip });
 
+  /** A user by id or username; NOT_FOUND otherwise. */
+  async function findUser(ref: string): Promise<UsersTable> {
+    const u = await db
+      .selectFrom('users')
+      .selectAll()
+      .where((eb) => eb.or([eb('id', '=', ref), eb('username', '=', ref)]))
+      .executeTakeFirst();
+    if (!u) throw new HiveError('NOT_FOUND', `User ${ref} not found`);
+    return u;
+  }
+
   return {
     /** First start: an `admin` user with a one-time password (must be changed at first login). */
     async ensureAdmin(): Promise<{ generatedPassword?: string }> {
@@ -406,12 +417,7 @@ export const usersServiceFactory = ({
       patch: { role?: UserRole | undefined; password?: string | undefined; disabled?: boolean | undefined },
     ): Promise<UserView> {
       requireScope(p, 'operator.admin');
-      const u = await db
-        .selectFrom('users')
-        .selectAll()
-        .where((eb) => eb.or([eb('id', '=', ref), eb('username', '=', ref)]))
-        .executeTakeFirst();
-      if (!u) throw new HiveError('NOT_FOUND', `User ${ref} not found`);
+      const u = await findUser(ref);
       const set: Partial<UsersTable> = { updated_at: nowIso() };
       if (patch.role) set.role = patch.role;
       if (patch.disabled !== undefined) set.disabled = patch.disabled ? 1 : 0;
@@ -436,12 +442,7 @@ export const usersServiceFactory = ({
 
     async remove(p: Principal, ref: string): Promise<{ id: string; deleted: true }> {
       requireScope(p, 'operator.admin');
-      const u = await db
-        .selectFrom('users')
-        .selectAll()
-        .where((eb) => eb.or([eb('id', '=', ref), eb('username', '=', ref)]))
-        .executeTakeFirst();
-      if (!u) throw new HiveError('NOT_FOUND', `User ${ref} not found`);
+      const u = await findUser(ref);
       if (p.type === 'user' && p.id === u.id) throw new HiveError('CONFLICT', 'You cannot remove yourself');
       await db.deleteFrom('refresh_tokens').where('user_id', '=', u.id).execute();
       await db.deleteFrom('users').where('id', '=', u.id).execute();
