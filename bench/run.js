@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { forkChild, guard, nextMessage, registerTempDir, stopChild } from './lib/children.js';
 import { createHubApi } from './lib/http.js';
-import { cpuMsOf, ephemeralPorts, machineInfo, memoryOf, openFileLimit } from './lib/proc.js';
+import { cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, memoryOf, openFileLimit } from './lib/proc.js';
 import { round, summarize } from './lib/stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -412,7 +412,11 @@ function printTable(r) {
   const N = r.config.satellites;
 
   section(`Hive bench "${r.name}" — ${N} satellites in ${r.config.workers} workers, ${r.machine.cpus} CPUs, node ${r.machine.node}, ${r.machine.date}`);
-  section(`load average at start ${r.machine.loadAvgAtStart.join(' ')}, at end ${r.machine.loadAvgAtEnd.join(' ')}`);
+  section(
+    `other processes used ${r.machine.otherProcessesCpuPct}% of the machine's CPU during the run` +
+      `${r.machine.otherProcessesCpuPct > 5 ? ' — figures are skewed, run again on a quiet machine' : ''}` +
+      ` (load average at start ${r.machine.loadAvgAtStart.join(' ')})`,
+  );
   section('Connect + pair');
   row(`all ${N} satellites hello'd`, `${(r.connect.totalMs / 1000).toFixed(2)} s  (${r.connect.perSecond}/s, ${r.config.connectConcurrency} in flight)`);
   row('hello latency p50/p95/p99', pct(r.connect.helloLatencyMs));
@@ -488,6 +492,11 @@ async function main() {
   if (r.machine.loadAvgAtStart[0] > r.machine.cpus / 2) {
     log(`WARNING: load average ${r.machine.loadAvgAtStart[0]} — other work on this machine will skew the figures`);
   }
+
+  // CPU used by the bench's own processes, to tell how much other work shared the machine.
+  const busyAtStart = machineBusyMs();
+  const ownAtStart = cpuMsOf(process.pid, true);
+  const wallAtStart = performance.now();
 
   let failed = false;
   let hub;
@@ -669,6 +678,14 @@ async function main() {
   }
 
   r.machine.loadAvgAtEnd = os.loadavg().map((v) => round(v, 2));
+  if (!r.error) {
+    // Every child has ended and been waited for by now, so its CPU time is in ours.
+    const own = cpuMsOf(process.pid, true) - ownAtStart;
+    const other = Math.max(0, machineBusyMs() - busyAtStart - own);
+    const capacity = ((performance.now() - wallAtStart) * r.machine.cpus) / 100;
+    r.machine.otherProcessesCpuS = round(other / 1000, 1);
+    r.machine.otherProcessesCpuPct = round(other / capacity, 1);
+  }
   r.complete = !r.error;
   if (opts.hubCpuProf) {
     mkdirSync(opts.hubCpuProf, { recursive: true });

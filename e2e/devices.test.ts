@@ -19,6 +19,8 @@ describe('device tokens: rotate live, revoke cuts the connection at once (real a
     const req = await op.waitEvent('pairing:requested');
     await t.api('POST', `/api/v1/pairing/${req.id}/approve`);
     const sat = await op.waitEvent('satellite:online');
+    // The hub announces the satellite before the agent has stored its token: wait for the agent.
+    await agent.waitLine((l) => l.msg === 'connected');
     const env = { HIVE_URL: t.url, HIVE_API_KEY: t.adminKey };
     const { readFileSync } = await import('node:fs');
     const before = JSON.parse(readFileSync(path.join(state, 'tokens.json'), 'utf8')).node;

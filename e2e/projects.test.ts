@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simNode } from './fleet.js';
-import { cleanup, runCli, startHub, type TestHub } from './helpers.js';
+import { cleanup, operator, runCli, startHub, type TestHub } from './helpers.js';
 
 describe('projects: per-project roles isolate list, get, exec, jobs, approvals and audit', () => {
   let t: TestHub;
@@ -121,5 +121,22 @@ describe('projects: per-project roles isolate list, get, exec, jobs, approvals a
     expect((await t.api('GET', '/api/v1/satellites', undefined, token)).status).toBe(401);
     expect((await t.api('GET', '/api/v1/satellites', undefined, again)).status).toBe(200);
     expect(JSON.stringify((await t.api('GET', '/api/v1/audit/logs?action=ai_identity.*')).body)).not.toContain(again);
+  });
+
+  it('a restricted operator connection hears only events about its projects', async () => {
+    const k = (await t.api('POST', '/api/v1/apikeys', { name: 'blue-watch', scopes: ['operator.read'] })).body.data;
+    await t.api('POST', '/api/v1/permissions', { principal_type: 'api_key', principal_id: k.id, project: 'blue', role: 'reviewer' });
+    const blue = await operator(t, k.key);
+    const all = await operator(t);
+    await t.api('PUT', '/api/v1/satellites/red-1', { tags: ['x', 'red-touched'] });
+    await t.api('PUT', '/api/v1/satellites/blue-1', { tags: ['x', 'blue-touched'] });
+    // the unrestricted admin sees both updates, in order; the blue watcher only the blue one
+    await all.waitEvent('satellite:updated', (p) => p.slug === 'blue-1');
+    const seen = await blue.waitEvent('satellite:updated', (p) => p.slug === 'blue-1');
+    expect(seen.tags).toContain('blue-touched');
+    // Events arrive in order on one connection: a red event would already be in the buffer.
+    await expect(blue.waitEvent('satellite:updated', (p) => p.slug === 'red-1', 1)).rejects.toThrow(/timed out/);
+    await blue.close();
+    await all.close();
   });
 });

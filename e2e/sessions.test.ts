@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { STREAM_MAX_CHUNK, STREAM_WINDOW, type StreamEndpoint } from '@hive/protocol';
+import { encodeStreamFrame, STREAM_MAX_CHUNK, STREAM_WINDOW, type StreamEndpoint } from '@hive/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AgentProc, cleanup, operator, spawnAgent, startHub, type TestHub } from './helpers.js';
 
@@ -210,6 +210,22 @@ describe('terminal sessions through the hub (real agent, real PTY)', () => {
     stream.write(Buffer.from([3])); // Ctrl-C
     await op.request('session.close', { session_id: session.id });
     await out.until(() => !!out.closed, 'close after terminate');
+  });
+
+  it('binary frames: data for no open stream is BAD_FRAME; binary frames count against the rate limit', async () => {
+    const raw = await operator(t);
+    try {
+      const ws = (raw as unknown as { ws: { send(b: Uint8Array): void } }).ws;
+      ws.send(encodeStreamFrame(424242, 'data', new Uint8Array([1, 2, 3])));
+      expect((await raw.waitEvent('error', (e) => e.code === 'BAD_FRAME')).message).toContain('open stream');
+      ws.send(new Uint8Array([1, 2]));
+      await raw.waitEvent('error', (e) => e.code === 'BAD_FRAME' && !e.message.includes('424242'));
+      // Stray credits are dropped quietly, but each one still costs a token of the message rate limit.
+      for (let i = 0; i < 450; i++) ws.send(encodeStreamFrame(8, 'credit', new Uint8Array(4)));
+      expect(await raw.waitEvent('error', (e) => e.code === 'RATE_LIMITED')).toMatchObject({ code: 'RATE_LIMITED' });
+    } finally {
+      await raw.close();
+    }
   });
 
   it('an agent disconnect ends its sessions', async () => {

@@ -53,12 +53,22 @@ export function machineInfo() {
 /** USER_HZ, the unit of /proc/<pid>/stat times: 100 on every mainstream Linux build (`getconf CLK_TCK`). */
 const CLOCK_TICKS = 100;
 
-/** CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. */
-export function cpuMsOf(pid) {
+/**
+ * CPU time (user + system) a process has used so far, in ms, from /proc/<pid>/stat. With
+ * `withChildren`, also the CPU of its children that have ended and been waited for.
+ */
+export function cpuMsOf(pid, withChildren = false) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   // Fields after the parenthesised command name (which may contain spaces).
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const utime = Number(rest[11]);
-  const stime = Number(rest[12]);
-  return ((utime + stime) * 1000) / CLOCK_TICKS;
+  const own = Number(rest[11]) + Number(rest[12]);
+  const children = withChildren ? Number(rest[13]) + Number(rest[14]) : 0;
+  return ((own + children) * 1000) / CLOCK_TICKS;
+}
+
+/** CPU time the whole machine has spent busy (all CPUs, everything but idle and iowait), in ms. */
+export function machineBusyMs() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields;
+  return ((user + nice + system + irq + softirq + steal) * 1000) / CLOCK_TICKS;
 }

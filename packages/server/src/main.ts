@@ -264,6 +264,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     satellitesTotal: async () => (await devices.listSatellites(SYSTEM, { page: 1, per_page: 1 })).total,
     satellitesOnline: () => bus.connectedCount(),
     websocketConnections: () => ws.stats().connections,
+    sessionsActive: () => sessions.activeCount(),
   });
   const promRegistry = metrics.registry;
   app.get('/metrics', { config: { scope: 'operator.read' } }, async (_req, reply) => reply.type(promRegistry.contentType).send(await promRegistry.metrics()));

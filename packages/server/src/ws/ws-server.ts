@@ -31,12 +31,13 @@ import type { AuditService } from '../features/audit/audit-service.js';
 import type { Authenticated, DevicesService } from '../features/devices/devices-service.js';
 import { isLoopback } from '../lib/net.js';
 import type { Principal } from '../lib/principal.js';
+import { inProject } from '../lib/principal.js';
 
 /** Operator method implementations, keyed by method name (thin adapters over services). */
 export type MethodHandlers = { [M in MethodName]?: (p: Principal, params: any) => Promise<unknown> };
 
 export interface WsDeps {
-  devices: Pick<DevicesService, 'handshake' | 'markOnline' | 'markOffline' | 'heartbeat' | 'flushPresence' | 'recordStatus'>;
+  devices: Pick<DevicesService, 'handshake' | 'markOnline' | 'markOffline' | 'heartbeat' | 'flushPresence' | 'recordStatus' | 'projectOf'>;
   /** Public command-signing key, announced to nodes in hello. */
   hubKey: string;
   audit: Pick<AuditService, 'log'>;
@@ -307,6 +308,8 @@ export function createWsServer(deps: WsDeps) {
     if (isBinary) {
       const sf = conn.state === 'ready' ? decodeStreamFrame(data) : null;
       const stream = sf ? conn.streams.get(sf.id) : undefined;
+      // Credit/close/abort for a stream that just ended are benign races of the two ends: dropped quietly.
+      if (sf && !stream && sf.kind !== 'data' && conn.state === 'ready') return;
       if (!sf || !stream) {
         conn.error(undefined, {
           code: 'BAD_FRAME',
@@ -614,9 +617,17 @@ export function createWsServer(deps: WsDeps) {
       return;
     }
     const scope: Scope = event.startsWith('pairing:') ? 'operator.pairing' : event.startsWith('approval.') ? 'operator.approvals' : 'operator.read';
+    // Operators restricted to projects hear only about satellites of their projects.
+    const p = payload as { id?: string; satellite_id?: string } | null;
+    const satId = event.startsWith('satellite:') ? p?.id : p?.satellite_id;
+    // New devices land in the default project, so pairing news belongs there.
+    const project = satId ? devices.projectOf(satId) : event.startsWith('pairing:') ? 'default' : undefined;
     for (const op of operators) {
       const s = op.auth?.scopes ?? [];
-      if (s.includes(scope) || s.includes('operator.admin')) op.event(event, payload);
+      if (!s.includes(scope) && !s.includes('operator.admin')) continue;
+      const principal = op.auth?.principal;
+      if (principal?.projects && !(project !== undefined && inProject(principal, project))) continue;
+      op.event(event, payload);
     }
   });
 
