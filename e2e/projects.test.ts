@@ -139,4 +139,16 @@ describe('projects: per-project roles isolate list, get, exec, jobs, approvals a
     await blue.close();
     await all.close();
   });
+
+  it('`hive apikey create --project` makes a key restricted from its first use', async () => {
+    const env = { HIVE_URL: t.url, HIVE_API_KEY: t.adminKey };
+    const res = await runCli(['apikey', 'create', 'red-ci', '--scopes', 'operator.read,operator.write', '--project', 'red', '--expires', '30d', '--json'], env);
+    expect(res.code, res.stderr).toBe(0);
+    const key = JSON.parse(res.stdout).key;
+    expect((await t.api('GET', '/api/v1/satellites', undefined, key)).body.data.map((s: any) => s.slug)).toEqual(['red-1']);
+    const bad = await t.api('POST', '/api/v1/apikeys', { name: 'nowhere', scopes: ['operator.read'], project: 'no-such-project' });
+    expect(bad.body.error.code).toBe('NOT_FOUND');
+    const keys = (await t.api('GET', '/api/v1/apikeys')).body.data;
+    expect(keys.find((k: any) => k.name === 'nowhere').revoked_at).toBeTruthy();
+  });
 });

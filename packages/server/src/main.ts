@@ -271,7 +271,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerUsersRoutes(app, users);
   registerProjectsRoutes(app, projects);
   registerIdentitiesRoutes(app, identities);
-  registerAuthRoutes(app, auth);
+  registerAuthRoutes(app, auth, { grant: (p, g) => projects.grant(p, g) });
   registerDevicesRoutes(app, devices);
   registerCommandsRoutes(app, commands, { groupSatellites: (ref) => groups.satellites(ref) });
   registerGroupsRoutes(app, groups);

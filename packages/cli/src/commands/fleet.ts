@@ -324,8 +324,10 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
     .description('Create a key; it is printed once')
     .requiredOption('--scopes <list>', 'comma-separated: operator.read, operator.write, operator.admin, operator.approvals, operator.pairing')
     .option('--expires <duration>', 'lifetime, e.g. 30d, 12h')
+    .option('--project <id>', 'restrict the key to this project')
+    .addOption(new Option('--role <role>', 'its role in --project').choices(['admin', 'member', 'reviewer']))
     .option('--json', 'JSON output')
-    .action(async (name: string, o: { scopes: string; expires?: string; json?: boolean }, cmd: Command) => {
+    .action(async (name: string, o: { scopes: string; expires?: string; project?: string; role?: string; json?: boolean }, cmd: Command) => {
       const res = await api<{ id: string; key: string; expires_at: string | null }>(authed(cmd), 'POST', '/api/v1/apikeys', {
         name,
         scopes: o.scopes
@@ -333,6 +335,8 @@ export function addFleetCommands(program: Command, authed: (cmd: Command) => Cli
           .map((x) => x.trim())
           .filter(Boolean),
         ...(o.expires ? { expires_in: o.expires } : {}),
+        ...(o.project ? { project: o.project } : {}),
+        ...(o.role ? { role: o.role } : {}),
       });
       out(!!o.json, res.data, () => `${res.data.key}\n(shown once; id ${res.data.id}, expires ${res.data.expires_at ?? 'never'})`);
     });

@@ -89,4 +89,6 @@ export interface McpCaller {
   id: string;
   name: string;
   scopes: ReadonlySet<Scope> | readonly Scope[];
+  /** Client credentials may narrow the tools further (seed 000 §4 `allowed_tools`). */
+  allowedTools?: readonly string[] | undefined;
 }

@@ -431,9 +431,9 @@ export const HIVE_TOOLS: readonly HiveTool[] = [
   ),
 ];
 
-/** Tool names a caller with these scopes may use. */
-export function allowedTools(scopes: McpCaller['scopes']): HiveTool[] {
-  return HIVE_TOOLS.filter((t) => hasScope(scopes, t.scope));
+/** Tools a caller with these scopes (and, for clients, this tool list) may use. */
+export function allowedTools(scopes: McpCaller['scopes'], names?: readonly string[]): HiveTool[] {
+  return HIVE_TOOLS.filter((t) => hasScope(scopes, t.scope) && (!names?.length || names.includes(t.name)));
 }
 
 function errorOf(err: unknown): { code: string; message: string; details?: Record<string, unknown> | undefined } {
@@ -475,7 +475,7 @@ export function createHiveMcpServer({ caller, executor: x, version }: HiveMcpOpt
   );
   const can = (s: Scope) => hasScope(caller.scopes, s);
 
-  for (const t of allowedTools(caller.scopes)) {
+  for (const t of allowedTools(caller.scopes, caller.allowedTools)) {
     const cb = async (args: Record<string, unknown>): Promise<CallToolResult> => {
       try {
         const out = await t.run(x, args);

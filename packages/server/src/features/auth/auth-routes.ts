@@ -1,12 +1,19 @@
 import { OPERATOR_SCOPES } from '@hive/protocol';
 import { z } from 'zod';
 import { type HiveApp, ok } from '../../http/app.js';
+import type { Principal } from '../../lib/principal.js';
 import type { AuthService } from './auth-service.js';
 
 const Expires = z.string().regex(/^\d+(m|h|d)$/, 'e.g. 30d, 12h, 90m');
 const toMs = (s: string) => Number(s.slice(0, -1)) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[s.slice(-1) as 'm'];
 
-export function registerAuthRoutes(app: HiveApp, auth: AuthService): void {
+export function registerAuthRoutes(
+  app: HiveApp,
+  auth: AuthService,
+  deps: {
+    grant: (p: Principal, g: { principal_type: 'api_key'; principal_id: string; project: string; role: 'admin' | 'member' | 'reviewer' }) => Promise<unknown>;
+  },
+): void {
   app.get('/api/v1/apikeys', { config: { scope: 'operator.admin' } }, async () => ok(await auth.listKeys()));
   app.post('/api/v1/apikeys', {
     config: { scope: 'operator.admin' },
@@ -16,14 +23,26 @@ export function registerAuthRoutes(app: HiveApp, auth: AuthService): void {
           name: z.string().trim().min(1).max(64),
           scopes: z.array(z.enum(OPERATOR_SCOPES)).min(1).max(OPERATOR_SCOPES.length),
           expires_in: Expires.optional(),
+          /** Restrict the key to a project right away (role default: member). */
+          project: z.string().trim().min(1).max(64).optional(),
+          role: z.enum(['admin', 'member', 'reviewer']).optional(),
         })
         .strict(),
     },
     handler: async (req, reply) => {
       const expiresAt = req.body.expires_in ? new Date(Date.now() + toMs(req.body.expires_in)).toISOString() : null;
       const created = await auth.createApiKey(req.body.name, req.body.scopes, req.principal, expiresAt);
+      if (req.body.project) {
+        try {
+          await deps.grant(req.principal, { principal_type: 'api_key', principal_id: created.id, project: req.body.project, role: req.body.role ?? 'member' });
+        } catch (err) {
+          // A key that could not be restricted must not exist unrestricted.
+          await auth.revokeApiKey(req.principal, created.id);
+          throw err;
+        }
+      }
       // The key is shown once, here; only its hash is stored.
-      return reply.status(201).send(ok({ ...created, name: req.body.name, scopes: req.body.scopes, expires_at: expiresAt }));
+      return reply.status(201).send(ok({ ...created, name: req.body.name, scopes: req.body.scopes, expires_at: expiresAt, project: req.body.project ?? null }));
     },
   });
   app.post('/api/v1/apikeys/:id/rotate', {
