@@ -127,4 +127,31 @@ describe('registry: slugs, updates, lookups, token expiry, CLI login', () => {
     expect(unreachable.stderr).toContain('HUB_UNREACHABLE');
     cleanup(home);
   });
+
+  it('one device with both roles: separate tokens, one row with two badges; operator scopes need a person', async () => {
+    const n = await node('both-roles');
+    const op = new HiveClient({
+      url: t.wsUrl,
+      role: 'operator',
+      scopes: ['operator.read'],
+      identity: n.id,
+      tokenStore: n.tokens.store,
+      client: { name: 'desk', version: '0', hostname: 'box' },
+    });
+    clients.push(op);
+    const pending = new Promise<{ requestId: string }>((r) => op.once('pairing', r));
+    const hello = op.start();
+    // loopback does not pair operators silently
+    const req = await pending;
+    await t.api('POST', `/api/v1/pairing/${req.requestId}/approve`);
+    const h = await hello;
+    expect(h).toMatchObject({ role: 'operator', deviceId: n.id.deviceId, scopes: ['operator.read'] });
+    expect(n.tokens.m.get('operator')).toMatch(/^hdt_/);
+    expect(n.tokens.m.get('operator')).not.toBe(n.tokens.m.get('node'));
+    const sat = (await t.api('GET', `/api/v1/satellites/${n.id.deviceId}`)).body.data;
+    expect(sat.roles).toEqual(['node', 'operator']);
+    // revoking the operator role leaves the node connected
+    await t.api('POST', `/api/v1/devices/${n.id.deviceId}/revoke`, { role: 'operator' });
+    expect((await t.api('GET', `/api/v1/satellites/${n.id.deviceId}`)).body.data).toMatchObject({ roles: ['node'], status: 'online' });
+  });
 });
