@@ -637,8 +637,8 @@ export const devicesServiceFactory = ({
     async markOnline(a: Authenticated, params: ConnectParams, ip: string): Promise<SatelliteView | null> {
       if (!a.deviceId || a.role !== 'node') return null;
       const now = nowIso();
-      await store.setPresence(a.deviceId, {
-        status: 'online',
+      const presence = {
+        status: 'online' as const,
         last_seen: now,
         remote_ip: ip,
         hostname: params.client.hostname ?? null,
@@ -646,11 +646,21 @@ export const devicesServiceFactory = ({
         os_release: params.client.osRelease ?? null,
         arch: params.client.arch ?? null,
         agent_version: params.client.version,
-        commands: toJson(params.commands),
-        policy: toJson(params.policy ?? {}),
-      });
+      };
+      await store.setPresence(a.deviceId, { ...presence, commands: toJson(params.commands), policy: toJson(params.policy ?? {}) });
       lastSeen.set(a.deviceId, Date.now());
-      const sat = (await store.getSatellite(a.deviceId)) ?? null;
+      // The handshake has just read the row: apply what changed instead of reading it again
+      // (this runs for every connect, 10,000 of them after a hub restart).
+      const known = a.satellite;
+      const sat: SatelliteView | null = known
+        ? {
+            ...known,
+            ...presence,
+            commands: params.commands,
+            policy: params.policy ?? {},
+            pending_claims: params.commands.filter((c) => !known.approved_commands.includes(c)),
+          }
+        : ((await store.getSatellite(a.deviceId)) ?? null);
       if (sat) projectCache.set(sat.id, sat.project);
       audit.log({
         actor: a.principal,
