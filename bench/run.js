@@ -165,7 +165,18 @@ function removeStaleDataDirs() {
   }
 }
 
-/** Collects the hub's stdout/stderr: the banner (its URL) and any warn/error log lines. */
+/**
+ * Secrets the hub prints in its banner (a console API key, a one-time admin password) must
+ * never reach a file: the results are committed.
+ */
+function redactSecrets(line) {
+  return line.replace(/hive_[A-Za-z0-9]+_[A-Za-z0-9_-]+/g, 'hive_<redacted>').replace(/(password|secret|token)(\W+)\S+/gi, '$1$2<redacted>');
+}
+
+/**
+ * Watches the hub's stdout/stderr: finds the banner's URL, counts warn/error log lines and keeps
+ * the last 20 of them (plus `hive:` messages) for the results. Banner lines are not kept.
+ */
 function watchHubOutput(child, logFile) {
   const copy = logFile ? createWriteStream(logFile) : undefined;
   const log = { warnings: 0, errors: 0, last: [] };
@@ -173,27 +184,24 @@ function watchHubOutput(child, logFile) {
   const url = new Promise((resolve) => {
     onUrl = resolve;
   });
-  // The banner carries a (process-lifetime) console key: never let a key reach a file.
-  const redact = (line) => line.replace(/hive_[A-Za-z0-9]+_[A-Za-z0-9_-]+/g, 'hive_<redacted>');
   const keep = (line) => {
-    log.last.push(redact(line).slice(0, 500));
+    log.last.push(redactSecrets(line).slice(0, 500));
     if (log.last.length > 20) log.last.shift();
   };
   const onLine = (line) => {
-    copy?.write(`${redact(line)}\n`);
+    copy?.write(`${redactSecrets(line)}\n`);
     const m = /listening on (http:\/\/[^\s]+)/.exec(line);
-    if (m) {
-      onUrl(m[1]);
+    if (m) onUrl(m[1]);
+    let entry;
+    try {
+      entry = JSON.parse(line);
+    } catch {
+      if (line.startsWith('hive:')) keep(line);
       return;
     }
-    if (!line.trim()) return;
-    try {
-      const entry = JSON.parse(line);
-      if (typeof entry.level === 'number' && entry.level >= 50) log.errors++;
-      else if (typeof entry.level === 'number' && entry.level >= 40) log.warnings++;
-    } catch {
-      /* banner lines, plain text */
-    }
+    if (typeof entry?.level !== 'number' || entry.level < 40) return;
+    if (entry.level >= 50) log.errors++;
+    else log.warnings++;
     keep(line);
   };
   createInterface({ input: child.stdout }).on('line', onLine);
@@ -489,9 +497,6 @@ async function main() {
     },
   };
   log(`${N} satellites, ${opts.workers} workers (${shards.map((s) => s.count).join(', ')}), machine ${r.machine.cpus} CPUs`);
-  if (r.machine.loadAvgAtStart[0] > r.machine.cpus / 2) {
-    log(`WARNING: load average ${r.machine.loadAvgAtStart[0]} — other work on this machine will skew the figures`);
-  }
 
   // CPU used by the bench's own processes, to tell how much other work shared the machine.
   const busyAtStart = machineBusyMs();

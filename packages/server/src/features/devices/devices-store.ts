@@ -328,14 +328,16 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     },
 
     async findPairing(deviceId: string, role: string, status: PairingRequestsTable['status'], c: Conn = db) {
-      return c
+      // Filter the status here: with it in the WHERE clause SQLite picked the (status, created_at)
+      // index for the ORDER BY and read every approved request — O(fleet) per pairing.
+      const rows = await c
         .selectFrom('pairing_requests')
         .selectAll()
         .where('device_id', '=', deviceId)
         .where('role', '=', role as 'node')
-        .where('status', '=', status)
         .orderBy('created_at', 'desc')
-        .executeTakeFirst();
+        .execute();
+      return rows.find((r) => r.status === status);
     },
 
     async listPairing(status?: PairingRequestsTable['status']) {
