@@ -2,12 +2,8 @@ import path from 'node:path';
 import { generateIdentity, HiveClient } from '@hive/sdk';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { memTokens } from './fleet.js';
 import { cleanup, runCli, startHub, type TestHub, tempDir } from './helpers.js';
-
-function memTokens() {
-  const m = new Map<string, string>();
-  return { m, store: { get: async (r: string) => m.get(r), set: async (r: string, v?: string) => void (v ? m.set(r, v) : m.delete(r)) } };
-}
 
 describe('registry: slugs, updates, lookups, token expiry, CLI login', () => {
   let t: TestHub;

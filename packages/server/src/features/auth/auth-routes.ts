@@ -1,11 +1,9 @@
 import { OPERATOR_SCOPES } from '@hive/protocol';
 import { z } from 'zod';
 import { type HiveApp, ok } from '../../http/app.js';
+import { ExpiresIn, expiresInMs } from '../../http/schemas.js';
 import type { Principal } from '../../lib/principal.js';
 import type { AuthService } from './auth-service.js';
-
-const Expires = z.string().regex(/^\d+(m|h|d)$/, 'e.g. 30d, 12h, 90m');
-const toMs = (s: string) => Number(s.slice(0, -1)) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[s.slice(-1) as 'm'];
 
 export function registerAuthRoutes(
   app: HiveApp,
@@ -22,7 +20,7 @@ export function registerAuthRoutes(
         .object({
           name: z.string().trim().min(1).max(64),
           scopes: z.array(z.enum(OPERATOR_SCOPES)).min(1).max(OPERATOR_SCOPES.length),
-          expires_in: Expires.optional(),
+          expires_in: ExpiresIn.optional(),
           /** Restrict the key to a project right away (role default: member). */
           project: z.string().trim().min(1).max(64).optional(),
           role: z.enum(['admin', 'member', 'reviewer']).optional(),
@@ -30,7 +28,7 @@ export function registerAuthRoutes(
         .strict(),
     },
     handler: async (req, reply) => {
-      const expiresAt = req.body.expires_in ? new Date(Date.now() + toMs(req.body.expires_in)).toISOString() : null;
+      const expiresAt = req.body.expires_in ? new Date(Date.now() + expiresInMs(req.body.expires_in)).toISOString() : null;
       const created = await auth.createApiKey(req.body.name, req.body.scopes, req.principal, expiresAt);
       if (req.body.project) {
         try {

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import { type HiveApp, ok } from '../../http/app.js';
+import { ExpiresIn, expiresInMs } from '../../http/schemas.js';
 import type { IdentitiesService } from './identities-service.js';
 
-const Expires = z.string().regex(/^\d+(m|h|d)$/, 'e.g. 30d, 12h, 90m');
-const toMs = (s: string) => Number(s.slice(0, -1)) * { m: 60_000, h: 3_600_000, d: 86_400_000 }[s.slice(-1) as 'm'];
 const Ref = z.object({ id: z.string().trim().min(1).max(64) });
 
 export function registerIdentitiesRoutes(app: HiveApp, identities: IdentitiesService): void {
@@ -29,9 +28,11 @@ export function registerIdentitiesRoutes(app: HiveApp, identities: IdentitiesSer
   });
   app.post('/api/v1/ai-identities/:id/token', {
     config: { scope: 'operator.admin' },
-    schema: { params: Ref, body: z.object({ expires_in: Expires.optional() }).strict().nullish() },
+    schema: { params: Ref, body: z.object({ expires_in: ExpiresIn.optional() }).strict().nullish() },
     handler: async (req, reply) =>
-      reply.status(201).send(ok(await identities.issueToken(req.principal, req.params.id, req.body?.expires_in ? toMs(req.body.expires_in) : undefined))),
+      reply
+        .status(201)
+        .send(ok(await identities.issueToken(req.principal, req.params.id, req.body?.expires_in ? expiresInMs(req.body.expires_in) : undefined))),
   });
   app.delete('/api/v1/ai-identities/:id/token', {
     config: { scope: 'operator.admin' },
