@@ -114,6 +114,29 @@ export const ConfigSchema = z
       .object({ fanout_concurrency: z.coerce.number().int().min(1).max(10_000).default(1000) })
       .strict()
       .default({ fanout_concurrency: 1000 }),
+    /** Scale-out (seed 003 §10): instances sharing PostgreSQL meet on Redis. Absent = one process. */
+    cluster: z
+      .object({
+        /** redis://[user:password@]host:port[/db]; enables the Redis bus. */
+        redis_url: z
+          .string()
+          .regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://…')
+          .optional(),
+        /** Name of this instance (default: hostname + random suffix per start). */
+        instance_id: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _.:- only')
+          .optional(),
+        /** An instance silent this long is dead: its satellites and jobs are released. */
+        presence_ttl: Duration.default(15_000),
+        /** Key and channel prefix (several hubs may share one Redis). */
+        key_prefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits and _.:- only')
+          .default('hive'),
+      })
+      .strict()
+      .default({ presence_ttl: 15_000, key_prefix: 'hive' }),
     vault: VaultConfig,
     tasks: TasksConfig,
     chat: ChatConfig,
@@ -195,6 +218,8 @@ export function loadConfig(opts: LoadOptions = {}): HubConfig {
     ['HIVE_DB_CONNECTION', ['database', 'connection']],
     ['ADMIN_API_KEY', ['auth', 'admin_api_key']],
     ['HIVE_LOG_LEVEL', ['logging', 'level']],
+    ['HIVE_REDIS_URL', ['cluster', 'redis_url']],
+    ['HIVE_INSTANCE_ID', ['cluster', 'instance_id']],
   ];
   for (const [name, keys] of envMap) if (env[name]) setPath(raw, keys, env[name]);
   const o = opts.overrides ?? {};
@@ -211,6 +236,9 @@ export function loadConfig(opts: LoadOptions = {}): HubConfig {
   const cfg = parsed.data;
   if (cfg.database.driver === 'sqlite' && !cfg.database.connection) {
     cfg.database.connection = path.join(cfg.server.data_dir, 'hive.db');
+  }
+  if (cfg.cluster.redis_url && cfg.database.driver !== 'postgres') {
+    throw new ConfigError('Invalid config at cluster.redis_url: several instances need a shared database (database.driver: postgres)');
   }
   if (cfg.database.driver === 'postgres' && !cfg.database.connection) {
     throw new ConfigError('Invalid config at database.connection: required when database.driver is postgres');

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import { HiveError, type Limits, type Scope } from '@hive/protocol';
 import pino, { type Logger } from 'pino';
 import { type Bus, createLocalBus } from './bus/bus.js';
+import { createRedisBus } from './bus/redis-bus.js';
 import type { HubConfig } from './config.js';
 import { registerApprovalsRoutes } from './features/approvals/approvals-routes.js';
 import { approvalsServiceFactory } from './features/approvals/approvals-service.js';
@@ -109,8 +110,24 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     ...(config.database.schema ? { schema: config.database.schema } : {}),
   });
   const db = store.db;
-  const bus = opts.bus ?? createLocalBus();
-  const hubId = `hub_${hostname().slice(0, 32)}_${randomSecret(4)}`;
+  const hubId = config.cluster.instance_id ?? `hub_${hostname().slice(0, 32)}_${randomSecret(4)}`;
+  let bus: Bus;
+  try {
+    bus =
+      opts.bus ??
+      (config.cluster.redis_url
+        ? await createRedisBus({
+            url: config.cluster.redis_url,
+            instanceId: hubId,
+            logger,
+            presenceTtlMs: config.cluster.presence_ttl,
+            prefix: config.cluster.key_prefix,
+          })
+        : createLocalBus(hubId));
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
 
   const audit = auditServiceFactory({ db, logger });
   // Revoked credentials are cut off at once: every edge holding a connection with them closes it.
@@ -216,8 +233,15 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   }
   const consoleScopes: Scope[] = ['operator.read'];
   const consoleKey = auth.createEphemeralKey('console', consoleScopes);
-  const recovered = await commands.recover();
-  const wasOnline = await devices.resetPresence();
+  // Clustered, the others' satellites and jobs are theirs: only what dead instances left is reset.
+  const live = bus.clustered && bus.liveInstances ? await bus.liveInstances() : undefined;
+  const recovered = await commands.recover(live);
+  const wasOnline = await devices.resetPresence(live);
+  bus.onInstanceLost?.(async (dead) => {
+    const jobs = await commands.releaseInstance(dead);
+    const sats = await devices.releaseInstance(dead);
+    logger.warn({ instance: dead, jobsFailed: jobs, satellitesOffline: sats }, 'released what a lost hub instance held');
+  });
   if (recovered || wasOnline) logger.info({ jobsFailed: recovered, satellitesReset: wasOnline }, 'recovered state from previous run');
   audit.log({
     actor: { type: 'system', id: 'hub', name: 'hub' },
@@ -349,6 +373,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
         await ai.close();
         audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'hub.stopped', details: { hub_id: hubId }, result: 'success' });
         await audit.close();
+        await bus.close?.();
         await store.close();
       })();
       return closing;

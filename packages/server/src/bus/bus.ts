@@ -16,11 +16,28 @@ export interface NodeLink {
   close(code: number, reason: string): void;
   /** Opens a hub-allocated binary stream on the node's connection (absent where streams are not carried). */
   openStream?(handlers: StreamHandlers, opts?: StreamOpenOptions): StreamEndpoint;
+  /**
+   * Lends stream id `id` to another instance: frames the node sends on it go to `toOpener`,
+   * `onGone` runs once when the stream or the connection ends.
+   */
+  tunnelStream?(id: number, toOpener: (frame: Uint8Array) => void, onGone: (reason: string) => void): StreamTunnel;
 }
 
 export interface HubEvent {
   event: string;
   payload: unknown;
+  /** Set when the event was published by another hub instance (scale-out). */
+  origin?: string;
+}
+
+/**
+ * A satellite's stream opened on the connection another instance holds: that instance forwards
+ * raw stream frames between its socket and us (`tunnelStream`), the credit flow stays end to end.
+ */
+export interface StreamTunnel {
+  /** Frame from the far end (the stream's opener) to put on the node's socket. */
+  send(frame: Uint8Array): void;
+  close(): void;
 }
 
 /**
@@ -44,12 +61,22 @@ export interface Bus {
    * spanning instances that cannot carry streams leaves it out and sessions report it.
    */
   openNodeStream?(satelliteId: string, handlers: StreamHandlers, opts?: StreamOpenOptions): StreamEndpoint;
+  /** This process's hub instance id. */
+  readonly instanceId?: string;
+  /** True when several instances share this bus (jobs and presence of dead ones are cleaned up). */
+  readonly clustered?: boolean;
+  /** Instances alive right now (clustered buses only). */
+  liveInstances?(): Promise<Set<string>>;
+  /** Runs once per dead instance, on exactly one survivor (clustered buses only). */
+  onInstanceLost?(handler: (instanceId: string) => Promise<void>): void;
+  close?(): Promise<void>;
 }
 
-export function createLocalBus(): Bus {
+export function createLocalBus(instanceId?: string): Bus {
   const nodes = new Map<string, NodeLink>();
   const subscribers = new Set<(e: HubEvent) => void>();
   return {
+    ...(instanceId ? { instanceId } : {}),
     registerNode(id, link) {
       nodes.set(id, link);
     },

@@ -1,4 +1,5 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { clusterMigrations } from './migrations-cluster.js';
 import { aiMigrations } from './migrations-ai.js';
 
 /**
@@ -307,6 +308,6 @@ migrations['0006_ai_identities'] = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { ...migrations, ...aiMigrations };
+    return { ...migrations, ...aiMigrations, ...clusterMigrations };
   },
 };

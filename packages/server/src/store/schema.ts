@@ -22,6 +22,8 @@ export interface SatellitesTable {
   last_seen: string | null;
   created_at: string;
   updated_at: string;
+  /** Hub instance holding the live connection (scale-out); null when never connected. */
+  instance_id?: string | null;
 }
 
 export interface SatelliteTagsTable {
@@ -113,6 +115,8 @@ export interface JobsTable {
   /** JSON result data (null until final) */
   result: string | null;
   error_code: string | null;
+  /** Hub instance that dispatched the job (scale-out: survivors end the jobs of a dead one). */
+  instance_id?: string | null;
   error_message: string | null;
 }
 

@@ -26,7 +26,7 @@ import {
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer } from 'ws';
 import { z } from 'zod';
-import type { Bus, NodeLink, StreamOpenOptions } from '../bus/bus.js';
+import type { Bus, NodeLink, StreamOpenOptions, StreamTunnel } from '../bus/bus.js';
 import type { AuditService } from '../features/audit/audit-service.js';
 import type { Authenticated, DevicesService } from '../features/devices/devices-service.js';
 import { isLoopback } from '../lib/net.js';
@@ -146,6 +146,8 @@ export function createWsServer(deps: WsDeps) {
     closing = false;
     /** Binary streams on this connection; the hub allocates even ids. */
     readonly streams = new Map<number, StreamEndpoint>();
+    /** Stream ids lent to another hub instance: raw frames pass through (scale-out). */
+    readonly taps = new Map<number, { forward: (frame: Uint8Array) => void; end: (reason: string) => void }>();
     nextStreamId = 2;
     readonly gone = new Set<() => void>();
 
@@ -234,6 +236,39 @@ export function createWsServer(deps: WsDeps) {
       return ep;
     }
 
+    tunnelStream(id: number, toOpener: (frame: Uint8Array) => void, onGone: (reason: string) => void): StreamTunnel {
+      if (!this.registered || this.state === 'closed') throw new HiveError('SATELLITE_OFFLINE', 'Connection is closed');
+      if (this.streams.size + this.taps.size >= STREAM_MAX_PER_CONNECTION) {
+        throw new HiveError('RATE_LIMITED', `At most ${STREAM_MAX_PER_CONNECTION} streams per connection`, undefined, { action: 'retry', retryAfterMs: 1000 });
+      }
+      if (this.streams.has(id) || this.taps.has(id)) throw new HiveError('CONFLICT', `Stream ${id} is in use`);
+      let done = false;
+      const end = (reason: string) => {
+        if (done) return;
+        done = true;
+        if (this.taps.get(id) === tap) this.taps.delete(id);
+        onGone(reason);
+      };
+      const tap = { forward: toOpener, end };
+      this.taps.set(id, tap);
+      const isFinal = (frame: Uint8Array) => {
+        const k = decodeStreamFrame(frame)?.kind;
+        return k === 'close' || k === 'abort';
+      };
+      return {
+        send: (frame) => {
+          if (done) return;
+          if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+          if (isFinal(frame)) end('closed by the opener');
+        },
+        close: () => {
+          if (done) return;
+          done = true;
+          if (this.taps.get(id) === tap) this.taps.delete(id);
+        },
+      };
+    }
+
     sink(): OperatorSink {
       return {
         key: `conn:${this.id}`,
@@ -307,6 +342,12 @@ export function createWsServer(deps: WsDeps) {
     }
     if (isBinary) {
       const sf = conn.state === 'ready' ? decodeStreamFrame(data) : null;
+      const tap = sf ? conn.taps.get(sf.id) : undefined;
+      if (sf && tap) {
+        tap.forward(data);
+        if (sf.kind === 'close' || sf.kind === 'abort') tap.end('closed by the satellite');
+        return;
+      }
       const stream = sf ? conn.streams.get(sf.id) : undefined;
       // Credit/close/abort for a stream that just ended are benign races of the two ends: dropped quietly.
       if (sf && !stream && sf.kind !== 'data' && conn.state === 'ready') return;
@@ -587,6 +628,9 @@ export function createWsServer(deps: WsDeps) {
     const streams = [...conn.streams.values()];
     conn.streams.clear();
     for (const st of streams) st.dropped(shuttingDown ? 'hub_shutdown' : 'connection closed');
+    const taps = [...conn.taps.values()];
+    conn.taps.clear();
+    for (const t of taps) t.end(shuttingDown ? 'hub_shutdown' : 'connection closed');
     const gone = [...conn.gone];
     conn.gone.clear();
     for (const cb of gone) {

@@ -60,6 +60,15 @@ export const approvalsServiceFactory = ({
     for (const h of onDecision) void h(row, d).catch(() => {});
   }
 
+  // Scale-out: a decision taken on another instance releases the waiters here (the instance that
+  // decided runs the onDecision handlers, once).
+  bus.subscribe(({ event, payload, origin }) => {
+    if (!origin || event !== 'approval.resolved') return;
+    const v = payload as { id: string; status: Decision['status']; resolved_by?: string | null; resolution?: string | null };
+    for (const w of waiters.get(v.id) ?? []) w({ status: v.status, by: v.resolved_by ?? null, resolution: v.resolution ?? null });
+    waiters.delete(v.id);
+  });
+
   async function decide(id: string, status: Decision['status'], by: string | null, resolution: string | null): Promise<ApprovalsTable | null> {
     const r = await db
       .updateTable('approvals')
@@ -171,9 +180,9 @@ export const approvalsServiceFactory = ({
       return toView(row);
     },
 
-    /** A cancelled job withdraws its approval request. */
-    async withdraw(id: string, by: string): Promise<void> {
-      await decide(id, 'denied', by, 'job cancelled');
+    /** A cancelled job (or a requester that went away) withdraws its approval request. */
+    async withdraw(id: string, by: string, resolution = 'job cancelled'): Promise<void> {
+      await decide(id, 'denied', by, resolution);
     },
 
     async list(p: Principal, status?: ApprovalsTable['status']): Promise<ApprovalView[]> {

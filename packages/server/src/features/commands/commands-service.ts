@@ -261,6 +261,7 @@ export const commandsServiceFactory = ({
       result: null,
       error_code: null,
       error_message: null,
+      instance_id: bus.instanceId ?? null,
     };
   }
 
@@ -470,10 +471,50 @@ export const commandsServiceFactory = ({
       }
       return;
     }
-    if (await store.transition(job.id, ['pending_approval'], { state: 'running', started_at: nowIso() })) {
+    if (await store.transition(job.id, ['pending_approval'], { state: 'running', started_at: nowIso(), instance_id: bus.instanceId ?? null })) {
       await dispatch({ ...job, state: 'running' }, params);
     }
   });
+
+  // Scale-out: a job waited for here may finish on another instance (approved there, say).
+  bus.subscribe(({ event, payload, origin }) => {
+    if (origin && event === 'job:cancel') {
+      const job = running.get((payload as { id: string }).id);
+      if (!job) return;
+      cancelRequested.add(job.id);
+      bus.cancelNode(job.satellite_id, job.correlation_id);
+      return;
+    }
+    if (!origin || event !== 'job:updated') return;
+    const v = payload as { id: string; state: JobState };
+    if (!FINAL_STATES.includes(v.state) || !finalWaiters.has(v.id)) return;
+    void store.get(v.id).then((row) => {
+      if (!row) return;
+      for (const w of finalWaiters.get(v.id) ?? []) w(toJobView(row));
+      finalWaiters.delete(v.id);
+    });
+  });
+
+  /** Ends jobs whose rows say they run, but on an instance that is gone. */
+  async function endOrphans(reason: string, w: { instance?: string; keep?: Set<string> }): Promise<number> {
+    const ids = await store.failRunningOf(reason, w);
+    for (const id of ids) {
+      const row = await store.get(id);
+      if (!row) continue;
+      publish(row);
+      onFinished?.(row.command, row.state, null);
+      audit.log({
+        actor: { type: 'system', id: 'hub', name: 'hub' },
+        action: 'command.exec',
+        target: { type: 'satellite', id: row.satellite_id },
+        correlationId: row.correlation_id,
+        details: { job_id: id, command: row.command, state: 'failed', reason },
+        result: 'failure',
+        error: `INTERNAL_ERROR: ${reason}`,
+      });
+    }
+    return ids.length;
+  }
 
   // Queued jobs run once, when their satellite connects (to whichever instance claims them first).
   bus.subscribe(({ event, payload }) => {
@@ -483,7 +524,7 @@ export const commandsServiceFactory = ({
     void (async () => {
       for (const job of await store.queuedFor(satId)) {
         if (job.queue_until && job.queue_until < nowIso()) continue;
-        if (!(await store.transition(job.id, ['queued'], { state: 'running', started_at: nowIso() }))) continue;
+        if (!(await store.transition(job.id, ['queued'], { state: 'running', started_at: nowIso(), instance_id: bus.instanceId ?? null }))) continue;
         audit.log({
           actor: { type: 'system', id: 'hub', name: 'hub' },
           action: 'command.dequeued',
@@ -546,6 +587,12 @@ export const commandsServiceFactory = ({
         bus.cancelNode(job.satellite_id, job.correlation_id);
         return done;
       }
+      if (job.state === 'running' && bus.clustered) {
+        // Dispatched by another instance: that one records the cancel.
+        const done = waitFinal(job.id);
+        bus.publish('job:cancel', { id: job.id, satellite_id: job.satellite_id });
+        return done;
+      }
       const now = await store.get(job.id);
       return toJobView(now ?? job);
     },
@@ -588,8 +635,16 @@ export const commandsServiceFactory = ({
       }
     },
 
-    /** Jobs left running by a previous process that died can never complete: end them. */
-    recover: () => store.failRunning('hub restarted while the job was running'),
+    /**
+     * Jobs left running by a previous process that died can never complete: end them. Clustered,
+     * only those of instances that are not alive.
+     */
+    recover: (liveInstances?: Set<string>) =>
+      liveInstances
+        ? endOrphans('hub instance restarted or lost while the job was running', { keep: liveInstances })
+        : store.failRunning('hub restarted while the job was running'),
+    /** Scale-out: the jobs a dead instance was running end as failed with the reason. */
+    releaseInstance: (deadInstance: string) => endOrphans(`hub instance ${deadInstance} was lost while the job was running`, { instance: deadInstance }),
 
     /** Shutdown: refuse new jobs, end the ones in flight with a reason. */
     async shutdown(graceMs = 3000): Promise<number> {

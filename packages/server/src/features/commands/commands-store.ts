@@ -119,6 +119,21 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => ({
     const r = await q.executeTakeFirst();
     return Number(r.numUpdatedRows);
   },
+  /**
+   * Scale-out: ends the running jobs of one dead instance (`instance`), or of every instance not
+   * in `keep` (at start). Returns their ids.
+   */
+  async failRunningOf(reason: string, w: { instance?: string; keep?: Set<string> }): Promise<string[]> {
+    let q = db
+      .updateTable('jobs')
+      .set({ state: 'failed', finished_at: new Date().toISOString(), error_code: 'INTERNAL_ERROR', error_message: reason })
+      .where('state', '=', 'running');
+    if (w.instance) q = q.where('instance_id', '=', w.instance);
+    const keep = w.keep;
+    if (keep?.size) q = q.where((eb) => eb.or([eb('instance_id', 'is', null), eb('instance_id', 'not in', [...keep])]));
+    const rows = await q.returning('id').execute();
+    return rows.map((r) => r.id);
+  },
   /** Queued jobs whose queue_until passed end timed_out. Returns their ids. */
   async expireQueued(now: string): Promise<string[]> {
     const rows = await db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('queue_until', '<', now).execute();

@@ -100,6 +100,30 @@ export const devicesServiceFactory = ({
   const lastSeen = new Map<string, number>();
   /** Satellite → project, learned whenever a satellite is read; lets the edges filter events per project. */
   const projectCache = new Map<string, string>();
+  const instanceId = bus.instanceId ?? 'local';
+
+  // Scale-out: a decision taken on another instance releases the devices waiting here, and
+  // satellites held elsewhere are known by project for event filtering.
+  bus.subscribe(({ event, payload, origin }) => {
+    if (!origin) return;
+    if (event === 'pairing:resolved') {
+      const v = payload as { id: string; status: string };
+      if (v.status === 'approved') settle(v.id, (w) => w.resolve());
+      else if (v.status === 'rejected')
+        settle(v.id, (w) =>
+          w.reject(new HiveError('PAIRING_REJECTED', 'Pairing request was rejected by an operator', { request_id: v.id }, { action: 'abort' })),
+        );
+      else if (v.status === 'expired')
+        settle(v.id, (w) =>
+          w.reject(
+            new HiveError('PAIRING_REQUIRED', 'Pairing request expired without a decision', { request_id: v.id }, { action: 'retry', retryAfterMs: 60_000 }),
+          ),
+        );
+    } else if (event === 'satellite:online') {
+      const v = payload as { id: string; project?: string };
+      if (v.project) projectCache.set(v.id, v.project);
+    }
+  });
 
   const deviceActor = (deviceId: string, name: string, ip?: string) => ({ type: 'device', id: deviceId, name, ip });
 
@@ -647,7 +671,7 @@ export const devicesServiceFactory = ({
         arch: params.client.arch ?? null,
         agent_version: params.client.version,
       };
-      await store.setPresence(a.deviceId, { ...presence, commands: toJson(params.commands), policy: toJson(params.policy ?? {}) });
+      await store.setPresence(a.deviceId, { ...presence, instance_id: instanceId, commands: toJson(params.commands), policy: toJson(params.policy ?? {}) });
       lastSeen.set(a.deviceId, Date.now());
       // The handshake has just read the row: apply what changed instead of reading it again
       // (this runs for every connect, 10,000 of them after a hub restart).
@@ -670,7 +694,14 @@ export const devicesServiceFactory = ({
         result: 'success',
         sourceIp: ip,
       });
-      if (sat) bus.publish('satellite:online', { id: sat.id, slug: sat.slug, name: sat.name, system: { hostname: sat.hostname, os: sat.os, arch: sat.arch } });
+      if (sat)
+        bus.publish('satellite:online', {
+          id: sat.id,
+          slug: sat.slug,
+          name: sat.name,
+          project: sat.project,
+          system: { hostname: sat.hostname, os: sat.os, arch: sat.arch },
+        });
       if (sat?.pending_claims.length) {
         // New capabilities need a person's yes before the hub routes them (seed 001).
         audit.log({
@@ -691,23 +722,39 @@ export const devicesServiceFactory = ({
       if (!a.deviceId || a.role !== 'node') return;
       const seen = new Date(lastSeen.get(a.deviceId) ?? Date.now()).toISOString();
       lastSeen.delete(a.deviceId);
-      await store.setPresence(a.deviceId, { status: 'offline', last_seen: seen });
+      // Only while this instance still holds it: the satellite may already be back on another one.
+      const changed = await store.setOfflineIfHeldBy(a.deviceId, instanceId, seen);
       audit.log({
         actor: a.principal,
         action: 'satellite.disconnected',
         target: { type: 'satellite', id: a.deviceId },
-        details: { reason },
+        details: { reason, ...(changed ? {} : { reconnected_elsewhere: true }) },
         result: 'success',
       });
-      bus.publish('satellite:offline', { id: a.deviceId, last_seen: seen, reason });
+      if (changed) bus.publish('satellite:offline', { id: a.deviceId, last_seen: seen, reason });
+    },
+    /** Scale-out: satellites a dead instance held go offline (unless they are back elsewhere already). */
+    async releaseInstance(deadInstance: string): Promise<number> {
+      const ids = await store.setOfflineForInstance(deadInstance);
+      for (const id of ids) {
+        audit.log({
+          actor: { type: 'system', id: 'hub', name: 'hub' },
+          action: 'satellite.disconnected',
+          target: { type: 'satellite', id },
+          details: { reason: 'hub instance lost', instance: deadInstance },
+          result: 'success',
+        });
+        bus.publish('satellite:offline', { id, reason: 'hub instance lost' });
+      }
+      return ids.length;
     },
     /** Persists last_seen of the satellites held by this process (called once per heartbeat). */
     async flushPresence(): Promise<void> {
       if (lastSeen.size) await store.touchLastSeen([...lastSeen.keys()], nowIso());
     },
-    /** At start nothing is connected to this process yet. */
-    async resetPresence(): Promise<number> {
-      return store.markAllOffline();
+    /** At start nothing is connected to this process yet (clustered: to no dead instance either). */
+    async resetPresence(liveInstances?: Set<string>): Promise<number> {
+      return store.markAllOffline(liveInstances);
     },
   };
 };

@@ -204,9 +204,34 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
       }
     },
 
-    async markAllOffline(): Promise<number> {
-      const r = await db.updateTable('satellites').set({ status: 'offline' }).where('status', '=', 'online').executeTakeFirst();
+    /** Marks satellites offline; with `keep`, those held by one of these live instances stay. */
+    async markAllOffline(keep?: Set<string>): Promise<number> {
+      let q = db.updateTable('satellites').set({ status: 'offline' }).where('status', '=', 'online');
+      if (keep?.size) q = q.where((eb) => eb.or([eb('instance_id', 'is', null), eb('instance_id', 'not in', [...keep])]));
+      const r = await q.executeTakeFirst();
       return Number(r.numUpdatedRows);
+    },
+
+    /** Offline only while `instance` holds the satellite; false when it is held elsewhere by now. */
+    async setOfflineIfHeldBy(id: string, instance: string, lastSeen: string): Promise<boolean> {
+      const r = await db
+        .updateTable('satellites')
+        .set({ status: 'offline', last_seen: lastSeen })
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('instance_id', '=', instance), eb('instance_id', 'is', null)]))
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) > 0;
+    },
+
+    async setOfflineForInstance(instance: string): Promise<string[]> {
+      const rows = await db
+        .updateTable('satellites')
+        .set({ status: 'offline' })
+        .where('instance_id', '=', instance)
+        .where('status', '=', 'online')
+        .returning('id')
+        .execute();
+      return rows.map((r) => r.id);
     },
 
     async deleteSatellite(id: string): Promise<void> {

@@ -1,0 +1,144 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { mintToken } from '@hive/server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clusterPrereqsMissing, dropSchema, PG_URL, REDIS_URL } from './cluster-probe.js';
+import { simNode } from './fleet.js';
+import { type AgentProc, cleanup, operator, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
+
+const missing = await clusterPrereqsMissing();
+if (missing) console.warn(`[cluster e2e] skipped: ${missing}`);
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe.skipIf(missing !== null)('two hub instances on one PostgreSQL + Redis', () => {
+  const schema = `hive_cluster_${randomBytes(5).toString('hex')}`;
+  const prefix = `hive-test-${randomBytes(4).toString('hex')}`;
+  const adminKey = mintToken('hive').token;
+  const dirA = tempDir();
+  const dirB = tempDir();
+  const files = path.join(dirA, 'files');
+  let a: TestHub;
+  let b: TestHub;
+  let agent: AgentProc | undefined;
+  const nodes: Awaited<ReturnType<typeof simNode>>[] = [];
+
+  const overrides = {
+    database: { driver: 'postgres' as const, connection: PG_URL, schema },
+    cluster: { redis_url: REDIS_URL, key_prefix: prefix, presence_ttl: 3000 },
+    approvals: { rules: [{ command: 'file.write', require: false }] },
+  };
+
+  beforeAll(async () => {
+    a = await startHub({ dataDir: dirA, adminKey, overrides: { ...overrides, cluster: { ...overrides.cluster, instance_id: 'inst-a' } } });
+    b = await startHub({ dataDir: dirB, adminKey, overrides: { ...overrides, cluster: { ...overrides.cluster, instance_id: 'inst-b' } } });
+  });
+  afterAll(async () => {
+    await agent?.kill();
+    for (const n of nodes) await n.client.close();
+    await a?.close();
+    await b?.close();
+    cleanup(dirA);
+    cleanup(dirB);
+    await dropSchema(schema);
+  });
+
+  it('a satellite on instance A is seen, listed and commanded through instance B', async () => {
+    const opB = await operator(b);
+    nodes.push(await simNode(a.wsUrl, 'on-a', { tags: ['web'] }));
+    const online = await opB.waitEvent('satellite:online', (p) => p.slug === 'on-a');
+    const got = await b.api('GET', '/api/v1/satellites/on-a');
+    expect(got.body.data.status).toBe('online');
+    const ran = await b.api('POST', '/api/v1/satellites/on-a/exec', { command: 'system.run', params: { argv: ['echo', 'via-b'] } });
+    expect(ran.status, JSON.stringify(ran.body)).toBe(200);
+    expect(ran.body.data.result.stdout).toBe('via-b\n');
+    // The job is recorded once, by the instance that dispatched it.
+    const job = await a.api('GET', `/api/v1/commands/${ran.body.data.id}`);
+    expect(job.body.data.state).toBe('succeeded');
+    expect(online.id).toBe(got.body.data.id);
+    await opB.close();
+  });
+
+  it('fans out by tag over satellites held by both instances', async () => {
+    const opA = await operator(a);
+    nodes.push(await simNode(b.wsUrl, 'on-b', { tags: ['web'] }));
+    await opA.waitEvent('satellite:online', (p) => p.slug === 'on-b');
+    for (const hub of [a, b]) {
+      const r = await hub.api('POST', '/api/v1/exec', { target: { tag: 'web' }, command: 'system.info' });
+      expect(r.status, JSON.stringify(r.body)).toBe(200);
+      expect(r.body.data.summary).toMatchObject({ total: 2, succeeded: 2 });
+    }
+    await opA.close();
+  });
+
+  it('approvals: the first decision wins across instances and releases a waiter on the other one', async () => {
+    const opB = await operator(b);
+    // Synchronous request on A that needs approval; the decision is taken on B (and raced on A).
+    const pending = a.api('POST', '/api/v1/satellites/on-b/exec', { command: 'system.run', params: { argv: ['touch', 'needs-approval'] } });
+    const requested = await opB.waitEvent('approval.requested', (p) => p.command === 'system.run');
+    const [r1, r2] = await Promise.all([
+      b.api('POST', `/api/v1/approvals/${requested.id}/approve`, {}),
+      a.api('POST', `/api/v1/approvals/${requested.id}/approve`, {}),
+    ]);
+    expect([r1.status, r2.status].sort()).toEqual([200, 409]);
+    expect([r1.body, r2.body].find((x) => x.error)?.error.code).toBe('ALREADY_RESOLVED');
+    const done = await pending;
+    expect(done.status, JSON.stringify(done.body)).toBe(200);
+    expect(done.body.data.state).toBe('succeeded');
+    expect(done.body.data.result.stdout).toBe('needs-approval\n');
+    await opB.close();
+  });
+
+  it('streams cross instances: a file uploaded and downloaded through B reaches an agent on A intact', async () => {
+    mkdirSync(files, { recursive: true });
+    const cfg = path.join(dirA, 'agent.json');
+    writeFileSync(cfg, JSON.stringify({ policy: { allowed_paths: [files], allow_file_write: true } }));
+    const opB = await operator(b);
+    agent = spawnAgent(a.wsUrl, path.join(dirA, 'agent'), ['--name', 'files-a', '--config', cfg]);
+    const sat = await opB.waitEvent('satellite:online', (p) => p.slug?.startsWith('files-a'));
+    const data = randomBytes(2 * 1024 * 1024 + 5);
+    const target = path.join(files, 'cross.bin');
+    const up = await fetch(`${b.url}/api/v1/satellites/${sat.id}/files?path=${encodeURIComponent(target)}`, {
+      method: 'PUT',
+      headers: { 'x-api-key': adminKey, 'content-type': 'application/octet-stream', 'x-hive-sha256': sha256(data) },
+      body: data,
+    });
+    expect(up.status, await up.clone().text()).toBe(201);
+    expect(sha256(readFileSync(target))).toBe(sha256(data));
+    const down = await fetch(`${b.url}/api/v1/satellites/${sat.id}/files?path=${encodeURIComponent(target)}`, { headers: { 'x-api-key': adminKey } });
+    expect(down.status).toBe(200);
+    expect(sha256(Buffer.from(await down.arrayBuffer()))).toBe(sha256(data));
+    await opB.close();
+  });
+
+  it('events reach operators on every instance; revoking a key closes its connections everywhere', async () => {
+    const key = await a.api('POST', '/api/v1/apikeys', { name: 'roaming', scopes: ['operator.read'] });
+    expect(key.status, JSON.stringify(key.body)).toBe(201);
+    const opB = await operator(b, key.body.data.key);
+    const closed = new Promise<{ code: number }>((resolve) => opB.once('disconnected', resolve));
+    const revoked = await a.api('DELETE', `/api/v1/apikeys/${key.body.data.id}`);
+    expect(revoked.status).toBe(200);
+    expect((await closed).code).toBe(4007);
+    expect((await b.api('GET', '/api/v1/satellites', undefined, key.body.data.key)).status).toBe(401);
+  });
+
+  it('a satellite that moves from A to B is online once, held by B, and commands follow it', async () => {
+    const opA = await operator(a);
+    const n = nodes[0];
+    if (!n) throw new Error('no node');
+    await n.client.close();
+    const gone = (await a.api('GET', '/api/v1/satellites/on-a')).body.data.id;
+    await opA.waitEvent('satellite:offline', (p) => p.id === gone);
+    const moved = await simNode(b.wsUrl, 'on-a-again');
+    nodes.push(moved);
+    await opA.waitEvent('satellite:online', (p) => p.slug?.startsWith('on-a-again'));
+    const r = await a.api('POST', `/api/v1/satellites/on-a-again/exec`, { command: 'system.run', params: { argv: ['echo', 'followed'] } });
+    expect(r.body.data.result.stdout).toBe('followed\n');
+    const metricsB = await b.api('GET', '/api/v1/satellites?status=online&per_page=50');
+    expect(metricsB.body.data.map((s: any) => s.slug).sort()).toEqual(
+      expect.arrayContaining(['files-a', 'on-a-again', 'on-b'].map((x) => expect.stringContaining(x))),
+    );
+    await opA.close();
+  });
+});
