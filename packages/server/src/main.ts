@@ -129,7 +129,9 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     throw err;
   }
 
-  const audit = auditServiceFactory({ db, logger });
+  // Audit entries go to a write-ahead log first: a killed process loses none (replayed here).
+  const audit = auditServiceFactory({ db, logger, walDir: path.join(config.server.data_dir, 'audit-wal') });
+  await audit.recover();
   // Revoked credentials are cut off at once: every edge holding a connection with them closes it.
   const onRevoke = (principalId: string) => bus.publish('credentials:revoked', { principal_id: principalId });
   const auth = authServiceFactory({ db, audit, onRevoke });

@@ -1,3 +1,5 @@
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import path from 'node:path';
 import { HiveError } from '@hive/protocol';
 import type { Logger } from 'pino';
 import { newId } from '../../lib/ids.js';
@@ -58,8 +60,11 @@ const BATCH = 500;
  * one transaction (thousands of connects per second stay cheap); a failed write keeps the batch
  * and retries, and `flush` (called by queries and at shutdown) waits until everything is stored.
  */
-export const auditServiceFactory = ({ db, logger }: { db: Db; logger: Logger }) => {
+export const auditServiceFactory = ({ db, logger, walDir }: { db: Db; logger: Logger; walDir?: string | undefined }) => {
   let queue: AuditLogsTable[] = [];
+  /** Write-ahead log segment of each queued entry (same order as `queue`). */
+  let queueSeg: number[] = [];
+  const wal = walDir ? createWal(walDir, logger) : undefined;
   let writing: Promise<void> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let retryMs = 100;
@@ -85,11 +90,21 @@ export const auditServiceFactory = ({ db, logger }: { db: Db; logger: Logger }) 
   async function writeAll(): Promise<void> {
     while (queue.length > 0) {
       const batch = queue.slice(0, BATCH);
+      const segs = queueSeg.slice(0, batch.length);
+      // New entries go to a fresh segment, so this one can be deleted once its entries are stored.
+      wal?.rotate();
       try {
         await db.transaction().execute(async (trx) => {
-          await trx.insertInto('audit_logs').values(batch).execute();
+          // A retry after a commit whose answer was lost must not fail on the ids it already wrote.
+          await trx
+            .insertInto('audit_logs')
+            .values(batch)
+            .onConflict((oc) => oc.column('id').doNothing())
+            .execute();
         });
         queue = queue.slice(batch.length);
+        queueSeg = queueSeg.slice(batch.length);
+        wal?.stored(segs);
         retryMs = 100;
       } catch (err) {
         logger.error({ err: (err as Error).message, pending: queue.length }, 'audit write failed; will retry');
@@ -141,10 +156,42 @@ export const auditServiceFactory = ({ db, logger }: { db: Db; logger: Logger }) 
 
   return {
     log(e: AuditInput): void {
-      queue.push(toRow(e));
+      const row = toRow(e);
+      queue.push(row);
+      queueSeg.push(wal ? wal.append(row) : 0);
       schedule();
     },
     flush,
+    /**
+     * Stores entries a previous process logged but did not get into the database before it died
+     * (SIGKILL, power loss of the process): the write-ahead log under `walDir`. Returns how many.
+     */
+    async recover(): Promise<number> {
+      if (!walDir) return 0;
+      let restored = 0;
+      for (const file of leftoverSegments(walDir, wal?.currentFile())) {
+        const rows: AuditLogsTable[] = [];
+        for (const line of readFileSync(file, 'utf8').split('\n')) {
+          if (!line.trim()) continue;
+          try {
+            rows.push(JSON.parse(line) as AuditLogsTable);
+          } catch {
+            /* a line cut by the crash */
+          }
+        }
+        for (let i = 0; i < rows.length; i += BATCH) {
+          const r = await db
+            .insertInto('audit_logs')
+            .values(rows.slice(i, i + BATCH))
+            .onConflict((oc) => oc.column('id').doNothing())
+            .executeTakeFirst();
+          restored += Number(r.numInsertedOrUpdatedRows ?? 0);
+        }
+        rmSync(file, { force: true });
+      }
+      if (restored) logger.warn({ restored }, 'audit entries recovered from the write-ahead log');
+      return restored;
+    },
     async query(q: AuditQuery): Promise<{ items: AuditEntry[]; total: number }> {
       await flush();
       let sel = db.selectFrom('audit_logs');
@@ -194,8 +241,74 @@ export const auditServiceFactory = ({ db, logger }: { db: Db; logger: Logger }) 
     async close(): Promise<void> {
       closed = true;
       await flush();
+      wal?.close();
     },
   };
 };
 
 export type AuditService = ReturnType<typeof auditServiceFactory>;
+
+/**
+ * Append-only segments `audit-<pid>-<seq>.wal` (one JSON row per line). An entry is appended
+ * before it is queued; a segment is deleted when all its entries are in the database.
+ */
+function createWal(dir: string, logger: Logger) {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const tag = `${process.pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  const segments = new Map<number, { file: string; fd: number; pending: number }>();
+  let seq = 0;
+  let current = open();
+  function open() {
+    const file = path.join(dir, `audit-${tag}-${++seq}.wal`);
+    const seg = { file, fd: openSync(file, 'a', 0o600), pending: 0 };
+    segments.set(seq, seg);
+    return { seq, seg };
+  }
+  function drop(n: number) {
+    const seg = segments.get(n);
+    if (!seg) return;
+    segments.delete(n);
+    closeSync(seg.fd);
+    rmSync(seg.file, { force: true });
+  }
+  let broken = false;
+  return {
+    append(row: AuditLogsTable): number {
+      if (!broken) {
+        try {
+          writeSync(current.seg.fd, `${JSON.stringify(row)}\n`);
+        } catch (err) {
+          broken = true; // e.g. disk full: the queue still retries; say so once
+          logger.error({ err: (err as Error).message }, 'audit write-ahead log failed; entries are kept in memory only');
+        }
+      }
+      current.seg.pending++;
+      return current.seq;
+    },
+    rotate(): void {
+      if (current.seg.pending > 0) current = open();
+    },
+    stored(segs: number[]): void {
+      for (const n of segs) {
+        const seg = segments.get(n);
+        if (seg) seg.pending--;
+      }
+      for (const [n, seg] of segments) if (n !== current.seq && seg.pending <= 0) drop(n);
+    },
+    currentFile: () => current.seg.file,
+    close(): void {
+      for (const [n, seg] of [...segments]) if (seg.pending <= 0) drop(n);
+    },
+  };
+}
+
+function leftoverSegments(dir: string, skip?: string): string[] {
+  try {
+    return readdirSync(dir)
+      .filter((f) => /^audit-.*\.wal$/.test(f))
+      .map((f) => path.join(dir, f))
+      .filter((f) => f !== skip && (skip === undefined || !f.startsWith(skip.replace(/-\d+\.wal$/, '-'))));
+  } catch {
+    return [];
+  }
+}

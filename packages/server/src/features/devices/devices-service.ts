@@ -441,6 +441,10 @@ export const devicesServiceFactory = ({
         try {
           principal = await auth.verifyApiKey(params.auth.apiKey, ip);
         } catch (err) {
+          // The database being away is no reason to tell a client its credentials are bad.
+          if (!(err instanceof HiveError)) {
+            throw new HiveError('INTERNAL_ERROR', 'Cannot check credentials right now', undefined, { action: 'retry', retryAfterMs: 2000 });
+          }
           audit.log({
             actor: { type: 'api_key', id: 'unknown', name: 'unknown', ip },
             action: 'operator.auth_failed',

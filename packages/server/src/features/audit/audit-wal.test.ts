@@ -1,0 +1,34 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../store/db.js';
+import { auditServiceFactory } from './audit-service.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-audit-wal-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const entry = (i: number) => ({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'test.wal', details: { i }, result: 'success' as const });
+
+describe('audit write-ahead log', () => {
+  it('entries a process logged but never stored are recovered exactly once by the next one', async () => {
+    const store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'a.db') });
+    const walDir = path.join(dir, 'wal');
+    const logger = pino({ level: 'silent' });
+    // The "dying" process: logs 120 entries; its batch timer never got to run before the crash.
+    const dying = auditServiceFactory({ db: store.db, logger, walDir });
+    for (let i = 0; i < 120; i++) dying.log(entry(i));
+    const next = auditServiceFactory({ db: store.db, logger, walDir });
+    expect(await next.recover()).toBe(120);
+    // The first one flushing late (or a retry after a lost commit answer) adds nothing twice.
+    await dying.flush();
+    const { total } = await next.query({ action: 'test.wal', page: 1, per_page: 1 });
+    expect(total).toBe(120);
+    // Stored segments are deleted; only the live (empty) ones remain.
+    await dying.close();
+    await next.close();
+    expect(readdirSync(walDir)).toEqual([]);
+    await store.close();
+  });
+});
