@@ -1,9 +1,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HiveClient } from '@hive/sdk';
+import { HiveClient, secureConnector } from '@hive/sdk';
 import { type BuildOptions, buildHub, type Hub, type HubConfigInput, loadConfig, mintToken } from '@hive/server';
 import pino from 'pino';
 
@@ -23,6 +24,8 @@ export interface TestHub {
   adminKey: string;
   dataDir: string;
   logs: string[];
+  /** The hub's certificate fingerprint when it serves TLS (`opts.tls`). */
+  fingerprint?: string | undefined;
   close(): Promise<void>;
   api<T = any>(method: string, p: string, body?: unknown, key?: string): Promise<{ status: number; body: T }>;
 }
@@ -32,12 +35,20 @@ type Overrides = { [K in keyof HubConfigInput]?: NonNullable<HubConfigInput[K]> 
 
 /** A real hub on an ephemeral port with a real SQLite file; logs are captured for secret checks. */
 export async function startHub(
-  opts: { dataDir?: string; port?: number; adminKey?: string; overrides?: Overrides; build?: Omit<BuildOptions, 'logger'> } = {},
+  opts: {
+    dataDir?: string;
+    port?: number;
+    adminKey?: string;
+    overrides?: Overrides;
+    build?: Omit<BuildOptions, 'logger'>;
+    /** Serve HTTPS/WSS with the self-signed certificate under the data dir (same as `overrides.tls.enabled`). */
+    tls?: boolean;
+  } = {},
 ): Promise<TestHub> {
   const dataDir = opts.dataDir ?? tempDir();
   const adminKey = opts.adminKey ?? mintToken('hive').token;
   const file = path.join(dataDir, 'server.yaml');
-  const o = opts.overrides ?? {};
+  const o = opts.tls ? { ...opts.overrides, tls: { ...opts.overrides?.tls, enabled: true } } : (opts.overrides ?? {});
   writeFileSync(file, JSON.stringify(o));
 
   const config = loadConfig({ file, env: { ADMIN_API_KEY: adminKey }, overrides: { port: opts.port ?? 0, dataDir, host: '127.0.0.1' } });
@@ -45,12 +56,14 @@ export async function startHub(
   const logger = pino({ level: 'debug' }, { write: (s: string) => void logs.push(s) });
   const hub = await buildHub(config, { logger, ...opts.build });
   const { url, port } = await hub.listen();
+  const fingerprint = hub.tls?.fingerprint;
   const api = async (method: string, p: string, body?: unknown, key: string = adminKey) => {
-    const res = await fetch(`${url}${p}`, {
+    const init = {
       method,
       headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    };
+    const res = fingerprint ? await pinnedFetch(`${url}${p}`, init, fingerprint) : await fetch(`${url}${p}`, init);
     const text = await res.text();
     let parsed: any;
     try {
@@ -60,7 +73,39 @@ export async function startHub(
     }
     return { status: res.status, body: parsed };
   };
-  return { hub, url, wsUrl: `${url.replace('http', 'ws')}/ws`, port, adminKey, dataDir, logs, close: () => hub.close(), api };
+  return { hub, url, wsUrl: `${url.replace('http', 'ws')}/ws`, port, adminKey, dataDir, logs, fingerprint, close: () => hub.close(), api };
+}
+
+/** A REST call to an https hub whose certificate must have this fingerprint (text bodies only). */
+export function pinnedFetch(url: string, init: { method: string; headers: Record<string, string>; body?: string }, fingerprint: string): Promise<Response> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = https.request(
+      {
+        host: u.hostname,
+        port: u.port,
+        path: `${u.pathname}${u.search}`,
+        method: init.method,
+        headers: init.headers,
+        createConnection: secureConnector({ mode: 'pin', fingerprint }) as unknown as https.RequestOptions['createConnection'],
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () =>
+          resolve(
+            new Response([204, 304].includes(res.statusCode ?? 0) ? null : Buffer.concat(chunks).toString('utf8'), {
+              status: res.statusCode ?? 500,
+              headers: res.headers as Record<string, string>,
+            }),
+          ),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }
 
 /** An operator connection (admin key) that records every event, for waiting on them. */
@@ -68,7 +113,14 @@ export async function operator(
   t: TestHub,
   key = t.adminKey,
 ): Promise<HiveClient & { waitEvent(name: string, pred?: (p: any) => boolean, timeoutMs?: number): Promise<any> }> {
-  const c = new HiveClient({ url: t.wsUrl, role: 'operator', apiKey: key, client: { name: 'test-operator', version: '0' }, reconnect: false }) as any;
+  const c = new HiveClient({
+    url: t.wsUrl,
+    role: 'operator',
+    apiKey: key,
+    client: { name: 'test-operator', version: '0' },
+    reconnect: false,
+    ...(t.fingerprint ? { tls: { fingerprint: t.fingerprint } } : {}),
+  }) as any;
   const seen: { name: string; payload: any }[] = [];
   c.on('event', (name: string, payload: any) => seen.push({ name, payload }));
   c.waitEvent = (name: string, pred: (p: any) => boolean = () => true, timeoutMs = 20_000) =>

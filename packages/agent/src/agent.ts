@@ -1,6 +1,7 @@
+import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { type HelloResult, HiveError, InvokeParams } from '@hive/protocol';
-import { HiveClient, type HiveClientOptions, loadOrCreateIdentity, type RequestContext, TokenStore } from '@hive/sdk';
+import { HiveClient, type HiveClientOptions, type HubTlsOptions, loadOrCreateIdentity, type RequestContext, TokenStore } from '@hive/sdk';
 import { type AgentLog, type CommandContext, runCommand } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { compilePolicy, enabledCommands, type Policy, policySummary } from './policy.js';
@@ -19,6 +20,8 @@ export interface AgentOptions {
   config: AgentConfig;
   /** The config file the agent was started with; blocked for remote file access. */
   configFile?: string | undefined;
+  /** Trust in the hub's TLS certificate (flags); `config.hub_fingerprint` / `ca_file` / `trust_on_first_use` fill the gaps. */
+  tls?: HubTlsOptions | undefined;
   /** Extra ws client options (tests bind a local address). */
   wsOptions?: ConstructorParameters<typeof HiveClient>[0]['wsOptions'];
   log?: AgentLog;
@@ -102,6 +105,11 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     policy: policySummary(policy),
     onRequest: (method, params, req) => handleInvoke(ctx, method, params, req, sessions),
     ...(opts.wsOptions ? { wsOptions: opts.wsOptions } : {}),
+    tls: {
+      fingerprint: opts.tls?.fingerprint ?? opts.config.hub_fingerprint,
+      ca: opts.tls?.ca ?? (opts.config.ca_file ? await readFile(opts.config.ca_file) : undefined),
+      tofu: opts.tls?.tofu ?? opts.config.trust_on_first_use,
+    },
   };
   const client = new HiveClient(clientOpts);
   client.on('pairing', (p: { requestId?: string }) =>
@@ -112,6 +120,9 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     }),
   );
   client.on('hello', (h: HelloResult) => log('info', 'connected', { slug: h.slug, deviceId: h.deviceId, hub: h.hubId }));
+  client.on('tls-pinned', (p: { fingerprint: string; mode: string }) =>
+    log('warn', p.mode === 'ca' ? 'hub certificate is CA-signed; CA verification required from now on' : 'pinned the hub certificate (trust on first use)', p),
+  );
   client.on('disconnected', (d: { code: number; reason: string }) => log('warn', 'disconnected', d));
   client.on('reconnecting', (ms: number) => log('info', 'reconnecting', { inMs: ms }));
   client.on('invoke-refused', (r: { reason: string; correlationId?: string; command?: string }) => log('warn', 'invoke refused', r));

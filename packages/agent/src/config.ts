@@ -221,6 +221,18 @@ export const AgentConfigSchema = z
       .prefault({}),
     /** Seconds between `node.status` reports (seed 004: 30). */
     status_interval_seconds: z.number().int().min(5).max(86_400).default(30),
+    /** Pin the hub's TLS certificate: `sha256:AB:CD:…` as printed by `hive server fingerprint`. */
+    hub_fingerprint: z
+      .string()
+      .refine(
+        (v) => /^(sha-?256[:=]?)?([0-9a-f]{2}:?){31}[0-9a-f]{2}$/i.test(v.trim()),
+        'expected sha256:AB:CD:… (32 hex pairs) from `hive server fingerprint`',
+      )
+      .optional(),
+    /** Verify the hub's certificate against this CA (PEM file) instead of pinning it. */
+    ca_file: z.string().min(1).max(4096).optional(),
+    /** wss:// hub with nothing pinned: keep the certificate seen at the first successful connect (state dir) and require it afterwards. */
+    trust_on_first_use: z.boolean().default(true),
   })
   .strict();
 

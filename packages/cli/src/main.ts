@@ -1,6 +1,6 @@
 import { agentCommand } from '@hive/agent';
 import { Command, Option } from 'commander';
-import { ApiError, api, type CliAuth, resolveAuth, saveAuth } from './api.js';
+import { ApiError, api, type CliAuth, type CliFlags, resolveAuth, saveAuth } from './api.js';
 import { addAiCommands } from './commands/ai.js';
 import { addFleetCommands, type BatchResult, formatBatch, parseDuration } from './commands/fleet.js';
 import { addMcpCommands } from './commands/mcp.js';
@@ -9,6 +9,7 @@ import type { ServerFlags } from './start.js';
 
 // The hub's dependencies load only for commands that run it, so everyday commands start fast.
 const runServer = async (o: ServerFlags, opts: { withAgent: boolean }) => (await import('./start.js')).runServer(o, opts);
+const printFingerprint = async (o: ServerFlags & { json?: boolean }) => (await import('./start.js')).printFingerprint(o);
 
 const VERSION = '0.1.0';
 
@@ -47,17 +48,20 @@ function table(rows: string[][]): string {
 const enc = encodeURIComponent;
 
 function authed(cmd: Command): CliAuth {
-  const o = cmd.optsWithGlobals() as { url?: string; apiKey?: string };
-  return resolveAuth(o);
+  return resolveAuth(cmd.optsWithGlobals() as CliFlags);
 }
 
-function serverOptions(cmd: Command): Command {
-  return cmd
+function serverOptions(cmd: Command, withPrint = true): Command {
+  cmd
     .option('--port <n>', 'port to listen on (env HIVE_PORT, default 7420)')
     .option('--host <addr>', 'address to bind (env HIVE_HOST, default 127.0.0.1)')
     .option('--data <dir>', 'data directory (env HIVE_DATA_DIR, default ./data)')
     .option('--config <file>', 'server.yaml (env HIVE_CONFIG)')
-    .option('--print-config', 'print the effective configuration (secrets redacted) and exit');
+    .option('--tls', 'serve HTTPS/WSS only (env HIVE_TLS; default: on unless bound to loopback)')
+    .option('--no-tls', 'serve plain HTTP/WS')
+    .option('--tls-cert <file>', 'certificate (PEM) instead of the self-signed one (env HIVE_TLS_CERT_FILE)')
+    .option('--tls-key <file>', 'its private key (PEM) (env HIVE_TLS_KEY_FILE)');
+  return withPrint ? cmd.option('--print-config', 'print the effective configuration (secrets redacted) and exit') : cmd;
 }
 
 export function buildCli(): Command {
@@ -66,11 +70,21 @@ export function buildCli(): Command {
     .version(VERSION)
     .option('--url <url>', 'hub URL (env HIVE_URL, or `hive login`)')
     .option('--api-key <key>', 'API key (env HIVE_API_KEY, or `hive login`)')
+    .option('--hub-fingerprint <sha256>', "pin the hub's TLS certificate: sha256:AB:CD:… from `hive server fingerprint` (env HIVE_HUB_FINGERPRINT)")
+    .option('--ca-file <file>', "CA (PEM) that signed the hub's certificate, instead of the system CAs (env HIVE_CA_FILE)")
     .showHelpAfterError();
 
-  serverOptions(program.command('server').description('Run the hub (REST, WebSocket, status page)')).action((o: ServerFlags) =>
+  const server = serverOptions(program.command('server').description('Run the hub (REST, WebSocket, status page)')).action((o: ServerFlags) =>
     runServer(o, { withAgent: false }),
   );
+  serverOptions(
+    server
+      .command('fingerprint')
+      .description("Print the SHA-256 fingerprint of the hub's TLS certificate (creates the self-signed certificate if there is none yet)"),
+    false,
+  )
+    .option('--json', 'JSON output')
+    .action((_o: unknown, cmd: Command) => printFingerprint(cmd.optsWithGlobals() as ServerFlags & { json?: boolean }));
   serverOptions(program.command('start').description('Run the hub plus a local agent that pairs over loopback')).action((o: ServerFlags) =>
     runServer(o, { withAgent: true }),
   );
@@ -78,13 +92,23 @@ export function buildCli(): Command {
 
   program
     .command('login')
-    .description('Check and store --url and --api-key for later commands (~/.config/hive/cli.json, mode 0600)')
+    .description(
+      'Check and store --url and --api-key for later commands (~/.config/hive/cli.json, mode 0600). For an https hub with a self-signed certificate, the fingerprint given with --hub-fingerprint, or else the one seen now (trust on first use), is pinned too',
+    )
     .action(async (_o: unknown, cmd: Command) => {
-      const g = cmd.optsWithGlobals() as { url?: string; apiKey?: string };
+      const g = cmd.optsWithGlobals() as CliFlags;
       if (!g.url) throw new ApiError(0, 'INVALID_PARAMETERS', 'Give --url, e.g. hive login --url http://127.0.0.1:7420 --api-key hive_…');
-      const auth = { url: g.url.replace(/\/+$/, ''), apiKey: g.apiKey ?? process.env.HIVE_API_KEY };
+      const resolved = resolveAuth(g);
+      const auth: CliAuth = { ...resolved, apiKey: g.apiKey ?? process.env.HIVE_API_KEY };
       if (!auth.apiKey) throw new ApiError(0, 'AUTH_REQUIRED', 'Give --api-key or set HIVE_API_KEY');
-      await api(auth, 'GET', '/api/v1/satellites?per_page=1');
+      let seen: { fingerprint: string; authorized: boolean } | undefined;
+      await api(auth, 'GET', '/api/v1/satellites?per_page=1', undefined, { tofu: true, onSeen: (s) => (seen = s) });
+      if (seen && !seen.authorized && !auth.hubFingerprint) {
+        auth.hubFingerprint = seen.fingerprint;
+        process.stdout.write(
+          `The hub's certificate is not CA-signed; pinned its fingerprint\n  ${seen.fingerprint}\nCompare it with \`hive server fingerprint\` on the hub. Later commands refuse any other certificate.\n`,
+        );
+      }
       process.stdout.write(`Logged in to ${auth.url}; saved to ${saveAuth(auth)}\n`);
     });
 

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildHub, ConfigError, type Hub, loadConfig } from '@hive/server';
+import { buildHub, ConfigError, certPaths, type Hub, loadConfig, loadOrCreateHubCert } from '@hive/server';
 import { stringify as stringifyYaml } from 'yaml';
 
 export interface ServerFlags {
@@ -10,6 +11,9 @@ export interface ServerFlags {
   data?: string;
   config?: string;
   printConfig?: boolean;
+  tls?: boolean;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** The effective config with secrets redacted: keys, secrets and passwords inside connection URLs. */
@@ -29,6 +33,15 @@ function banner(hub: Hub, url: string, withAgent: boolean): string {
     `  Hive hub listening on ${url}`,
     `  Open the fleet view:   ${url}/#key=${hub.consoleKey}   (read-only link, valid while this process runs)`,
   ];
+  if (hub.tls) {
+    lines.push(
+      '',
+      `  TLS certificate SHA-256 fingerprint${hub.tls.generated ? ' (self-signed, created now)' : hub.tls.selfSigned ? ' (self-signed)' : ''}:`,
+      `      ${hub.tls.fingerprint}`,
+      `  Agents:  hive-agent --hub ${url.replace(/^https/, 'wss')}/ws --hub-fingerprint ${hub.tls.fingerprint}`,
+      `  CLI:     HIVE_HUB_FINGERPRINT=${hub.tls.fingerprint}   (or: hive login --url ${url} …)`,
+    );
+  }
   if (hub.generatedAdminKey) {
     lines.push(
       '',
@@ -45,16 +58,17 @@ function banner(hub: Hub, url: string, withAgent: boolean): string {
   return lines.join('\n');
 }
 
-/** Starts the hub from flags/env/config; stops it gracefully on SIGINT/SIGTERM. */
-export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }): Promise<void> {
-  let config: ReturnType<typeof loadConfig>;
+function configFrom(flags: ServerFlags): ReturnType<typeof loadConfig> {
   try {
-    config = loadConfig({
+    return loadConfig({
       file: flags.config,
       overrides: {
         port: flags.port !== undefined ? Number(flags.port) : undefined,
         host: flags.host,
         dataDir: flags.data,
+        tls: flags.tls,
+        tlsCert: flags.tlsCert,
+        tlsKey: flags.tlsKey,
       },
     });
   } catch (err) {
@@ -64,12 +78,47 @@ export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }
     }
     throw err;
   }
+}
+
+/** `hive server fingerprint`: the certificate clients pin, created now if a first start would create it. */
+export async function printFingerprint(flags: ServerFlags & { json?: boolean }): Promise<void> {
+  const config = configFrom(flags);
+  // With TLS off, a certificate left by an earlier `--tls` start is still worth showing.
+  if (!config.tls.enabled && !existsSync(certPaths(config).certFile)) {
+    process.stderr.write(
+      `hive: TLS is off for this hub (tls.enabled false, or bound to loopback ${config.server.host}); enable it with --tls, HIVE_TLS=true or tls.enabled: true\n`,
+    );
+    process.exit(2);
+  }
+  let cert: Awaited<ReturnType<typeof loadOrCreateHubCert>>;
+  try {
+    cert = await loadOrCreateHubCert(config);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`hive: ${err.message}\n`);
+    process.exit(2);
+  }
+  const { key: _key, cert: _pem, ...info } = cert;
+  if (flags.json) process.stdout.write(`${JSON.stringify(info, null, 2)}\n`);
+  else process.stdout.write(`${cert.fingerprint}\n`);
+}
+
+/** Starts the hub from flags/env/config; stops it gracefully on SIGINT/SIGTERM. */
+export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }): Promise<void> {
+  const config = configFrom(flags);
   if (flags.printConfig) {
     process.stdout.write(`${stringifyYaml(printableConfig(config))}`);
     return;
   }
 
-  const hub = await buildHub(config);
+  let hub: Hub;
+  try {
+    hub = await buildHub(config);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`hive: ${err.message}\n`);
+    process.exit(2);
+  }
   let url: string;
   try {
     ({ url } = await hub.listen());
@@ -82,7 +131,8 @@ export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }
   let agent: ChildProcess | undefined;
   if (opts.withAgent) {
     const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../agent/bin/hive-agent.js');
-    agent = spawn(process.execPath, [bin, '--hub', `${url.replace(/^http/, 'ws')}/ws`, '--state', path.join(config.server.data_dir, 'agent')], {
+    const pin = hub.tls ? ['--hub-fingerprint', hub.tls.fingerprint] : [];
+    agent = spawn(process.execPath, [bin, '--hub', `${url.replace(/^http/, 'ws')}/ws`, '--state', path.join(config.server.data_dir, 'agent'), ...pin], {
       stdio: ['ignore', 'inherit', 'inherit'],
     });
   }

@@ -50,6 +50,9 @@ export const ERROR_CODES = {
   APPROVAL_DENIED: { http: 403, message: 'The command was denied by an approver or its approval timed out' },
   JOB_CANCELLED: { http: 409, message: 'The job was cancelled' },
   CLAIM_NOT_APPROVED: { http: 403, message: 'The satellite claims this command but an operator has not approved the claim' },
+  // TLS to the hub (client side; never sent by the hub)
+  TLS_FINGERPRINT_MISMATCH: { http: 495, message: "The hub's TLS certificate does not match the pinned fingerprint" },
+  TLS_UNTRUSTED: { http: 495, message: "The hub's TLS certificate is not trusted" },
 } as const satisfies Record<string, { http: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

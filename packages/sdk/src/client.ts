@@ -25,6 +25,7 @@ import {
 import WebSocket from 'ws';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type DeviceIdentity, signConnect, verifySignature } from './identity.js';
+import { type HubTrust, normalizeFingerprint, secureConnector, type TlsSeen } from './tls.js';
 
 export interface TokenStoreLike {
   get(role: Role): Promise<string | undefined>;
@@ -32,6 +33,24 @@ export interface TokenStoreLike {
   /** The hub's command-signing key pinned at pairing (nodes refuse invokes not signed by it). */
   getHubKey?(): Promise<string | undefined>;
   setHubKey?(key: string | undefined): Promise<void>;
+  /** How the hub's TLS certificate is trusted after first use: its fingerprint, or `ca`. */
+  getHubTls?(): Promise<string | undefined>;
+  setHubTls?(value: string | undefined): Promise<void>;
+}
+
+/** Trust in the hub's TLS certificate (wss:// URLs). See docs/protocol.md §1.1. */
+export interface HubTlsOptions {
+  /** Pin: the SHA-256 fingerprint of the hub's certificate (`sha256:AB:CD:…`); no CA check. */
+  fingerprint?: string | undefined;
+  /** Verify against this CA (PEM) instead of the system CAs. */
+  ca?: string | Buffer | undefined;
+  /**
+   * With nothing pinned, given or stored: accept the certificate seen at the first successful
+   * handshake and store it (`TokenStoreLike.setHubTls`), then require it on every later connect.
+   * A certificate the system CAs verify is stored as `ca` (renewals keep working, a self-signed
+   * impostor does not). Off: verify with the system CAs.
+   */
+  tofu?: boolean | undefined;
 }
 
 /** Invokes issued more than this far from the node's clock are refused as stale. */
@@ -80,8 +99,10 @@ export interface HiveClientOptions {
   policy?: Record<string, unknown>;
   /** Protocol versions offered (default: what this build speaks). */
   protocol?: { min: number; max: number };
-  /** Extra options for the ws client (e.g. localAddress, TLS options). */
+  /** Extra options for the ws client (e.g. localAddress). */
   wsOptions?: WebSocket.ClientOptions;
+  /** Trust in the hub's TLS certificate for wss:// URLs: pin, CA, or trust on first use. */
+  tls?: HubTlsOptions;
 }
 
 interface Pending {
@@ -96,7 +117,8 @@ interface Pending {
  * obeys the hub's recovery hints.
  *
  * Events: `hello` (HelloResult), `event` (name, payload, seq), `pairing` (payload),
- * `disconnected` ({code, reason}), `reconnecting` (delayMs), `fatal` (HiveError), `token` (role).
+ * `disconnected` ({code, reason}), `reconnecting` (delayMs), `fatal` (HiveError), `token` (role),
+ * `tls-pinned` ({fingerprint, mode}) when trust on first use stored the hub's certificate.
  */
 export class HiveClient extends EventEmitter {
   readonly opts: HiveClientOptions;
@@ -126,6 +148,10 @@ export class HiveClient extends EventEmitter {
   private nextDelayOverride: number | undefined;
   /** Set when a handshake error's hint already decided what to do after the close. */
   private decided = false;
+  /** TLS trust stored at first use (`sha256:…` or `ca`), read once. */
+  private storedTls: string | undefined | null = null;
+  /** The certificate each live socket presented, for trust on first use. */
+  private readonly tlsSeen = new WeakMap<WebSocket, TlsSeen>();
 
   constructor(opts: HiveClientOptions) {
     super();
@@ -196,11 +222,54 @@ export class HiveClient extends EventEmitter {
     });
   }
 
+  /**
+   * How this connection trusts the hub's certificate: configured pin, configured CA, stored
+   * first-use trust, first use, or the system CAs. A plaintext URL while anything is pinned is
+   * refused: never fall back to plaintext.
+   */
+  private async resolveTrust(): Promise<HubTrust | undefined> {
+    const t = this.opts.tls ?? {};
+    if (this.storedTls === null) this.storedTls = (await this.opts.tokenStore?.getHubTls?.()) ?? undefined;
+    const pinned = t.fingerprint ?? t.ca ?? this.storedTls;
+    if (!/^wss:/i.test(this.opts.url)) {
+      if (pinned) {
+        throw new HiveError(
+          'TLS_UNTRUSTED',
+          `The hub URL ${this.opts.url} is plaintext but a TLS ${t.ca ? 'CA' : 'fingerprint'} is ${t.fingerprint || t.ca ? 'configured' : 'pinned from an earlier connection'}; refusing to fall back to plaintext. Use wss://.`,
+          undefined,
+          { action: 'abort' },
+        );
+      }
+      return undefined;
+    }
+    if (t.fingerprint) return { mode: 'pin', fingerprint: normalizeFingerprint(t.fingerprint) };
+    if (t.ca) return { mode: 'ca', ca: t.ca };
+    if (this.storedTls === 'ca') return { mode: 'ca' };
+    if (this.storedTls) return { mode: 'pin', fingerprint: normalizeFingerprint(this.storedTls) };
+    return t.tofu ? { mode: 'tofu' } : { mode: 'ca' };
+  }
+
   private open(): void {
+    if (this.stopped) return;
+    this.resolveTrust().then(
+      (trust) => this.openSocket(trust),
+      (err: Error) => this.fatal(err instanceof HiveError ? err : new HiveError('INVALID_PARAMETERS', err.message)),
+    );
+  }
+
+  private openSocket(trust: HubTrust | undefined): void {
     if (this.stopped) return;
     this.hello = undefined;
     this.decided = false;
-    const ws = new WebSocket(this.opts.url, { perMessageDeflate: false, ...this.opts.wsOptions });
+    let ws: WebSocket;
+    const secure = trust
+      ? {
+          createConnection: secureConnector(trust, (seen) => {
+            if (ws) this.tlsSeen.set(ws, seen);
+          }) as unknown as WebSocket.ClientOptions['createConnection'],
+        }
+      : {};
+    ws = new WebSocket(this.opts.url, { perMessageDeflate: false, ...this.opts.wsOptions, ...secure });
     this.ws = ws;
     let challenged = false;
     ws.on('message', (data, isBinary) => {
@@ -236,8 +305,10 @@ export class HiveClient extends EventEmitter {
       void this.handleHubRequest(ws, frame);
     });
     ws.on('close', (code, reasonBuf) => this.onClose(ws, code, reasonBuf.toString()));
-    ws.on('error', () => {
-      /* 'close' follows and drives reconnect */
+    ws.on('error', (err) => {
+      // A certificate that fails the pin or the CA check: fail closed, no reconnect loop.
+      if (err instanceof HiveError && err.code.startsWith('TLS_')) this.fatal(err);
+      /* otherwise 'close' follows and drives reconnect */
     });
   }
 
@@ -364,6 +435,7 @@ export class HiveClient extends EventEmitter {
         await this.opts.tokenStore.set(role, hello.token);
         this.emit('token', role);
       }
+      await this.rememberTls(ws);
       if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) return;
       this.hello = hello;
       this.attempt = 0;
@@ -374,6 +446,15 @@ export class HiveClient extends EventEmitter {
       const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', String(err));
       await this.applyRecovery(e);
     }
+  }
+
+  /** Trust on first use: after the first successful handshake over wss, keep what the hub presented. */
+  private async rememberTls(ws: WebSocket): Promise<void> {
+    const seen = this.tlsSeen.get(ws);
+    if (!seen || !this.opts.tls?.tofu || this.opts.tls.fingerprint || this.opts.tls.ca || this.storedTls) return;
+    this.storedTls = seen.authorized ? 'ca' : seen.fingerprint;
+    await this.opts.tokenStore?.setHubTls?.(this.storedTls);
+    this.emit('tls-pinned', { fingerprint: seen.fingerprint, mode: seen.authorized ? 'ca' : 'pin' });
   }
 
   /** Acts on the hub's recovery hint for a handshake error. */

@@ -116,6 +116,13 @@ export class TokenStore {
   setHubKey(key: string | undefined): Promise<void> {
     return this.set('hubKey' as Role, key);
   }
+  /** The hub's TLS certificate trusted at first use (`sha256:…` or `ca`). */
+  getHubTls(): Promise<string | undefined> {
+    return this.get('hubTls' as Role);
+  }
+  setHubTls(value: string | undefined): Promise<void> {
+    return this.set('hubTls' as Role, value);
+  }
   set(role: Role, token: string | undefined): Promise<void> {
     const next = this.chain.then(() => this.write(role, token));
     this.chain = next.catch(() => {});

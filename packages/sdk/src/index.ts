@@ -2,6 +2,7 @@ export { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js
 export {
   HiveClient,
   type HiveClientOptions,
+  type HubTlsOptions,
   INVOKE_SKEW_MS,
   type RequestContext,
   type RequestHandler,
@@ -18,3 +19,4 @@ export {
   TokenStore,
   verifySignature,
 } from './identity.js';
+export { type HubTrust, normalizeFingerprint, sameFingerprint, secureConnector, type TlsSeen } from './tls.js';

@@ -16,6 +16,43 @@ const Duration = z
     return Number(m[1]) * unit;
   });
 
+/** true/false, also as the strings env vars carry (`true`, `false`, `1`, `0`, `yes`, `no`, `on`, `off`). */
+const Bool = z
+  .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])])
+  .transform((v) => v === true || v === 'true' || v === '1' || v === 'yes' || v === 'on');
+
+/**
+ * `tls` (seed 003 §4; SPEC C8). Unset `enabled` means on unless the hub binds a loopback address.
+ * Without `cert_file`/`key_file` the hub creates a self-signed certificate under
+ * `<data_dir>/tls/` on first start and reuses it; with them it uses those files (creating them
+ * only when `auto_generate` is true and both are missing).
+ */
+const TlsConfig = z
+  .object({
+    enabled: Bool.optional(),
+    cert_file: z.string().min(1).optional(),
+    key_file: z.string().min(1).optional(),
+    auto_generate: Bool.default(false),
+    /** Extra subject alternative names (DNS names or IP addresses) for a generated certificate. */
+    san: z
+      .union([
+        z.array(z.string().trim().min(1).max(253)),
+        z.string().transform((v) =>
+          v
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .default([]),
+    /** Key of a generated certificate: ECDSA P-256 (default) or RSA 2048. */
+    key_type: z.enum(['ec', 'rsa']).default('ec'),
+    /** Lifetime of a generated certificate, in days. */
+    valid_days: z.coerce.number().int().min(1).max(36_500).default(3650),
+  })
+  .strict()
+  .refine((t) => !!t.cert_file === !!t.key_file, { message: 'cert_file and key_file go together: give both or neither', path: ['key_file'] });
+
 /** server.yaml (seed 003 §4). Unknown keys are errors, so typos do not pass silently. */
 export const ConfigSchema = z
   .object({
@@ -28,6 +65,7 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 7420, data_dir: './data' }),
+    tls: TlsConfig.prefault({}),
     database: z
       .object({
         driver: z.enum(['sqlite', 'postgres']).default('sqlite'),
@@ -168,6 +206,12 @@ export function substituteEnv(text: string, env: NodeJS.ProcessEnv): string {
   return text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_, name: string) => env[name] ?? '');
 }
 
+/** 127.0.0.0/8, ::1 and `localhost`: addresses only this machine reaches. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h) || /^::ffff:127\./.test(h);
+}
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -193,7 +237,14 @@ export interface LoadOptions {
   file?: string | undefined;
   env?: NodeJS.ProcessEnv;
   /** Flags win over env, env over the file. */
-  overrides?: { port?: number | undefined; host?: string | undefined; dataDir?: string | undefined };
+  overrides?: {
+    port?: number | undefined;
+    host?: string | undefined;
+    dataDir?: string | undefined;
+    tls?: boolean | undefined;
+    tlsCert?: string | undefined;
+    tlsKey?: string | undefined;
+  };
 }
 
 /** Loads config: defaults < server.yaml < HIVE_* env < flags. Fails naming the bad key. */
@@ -220,12 +271,19 @@ export function loadConfig(opts: LoadOptions = {}): HubConfig {
     ['HIVE_LOG_LEVEL', ['logging', 'level']],
     ['HIVE_REDIS_URL', ['cluster', 'redis_url']],
     ['HIVE_INSTANCE_ID', ['cluster', 'instance_id']],
+    ['HIVE_TLS', ['tls', 'enabled']],
+    ['HIVE_TLS_CERT_FILE', ['tls', 'cert_file']],
+    ['HIVE_TLS_KEY_FILE', ['tls', 'key_file']],
+    ['HIVE_TLS_SAN', ['tls', 'san']],
   ];
   for (const [name, keys] of envMap) if (env[name]) setPath(raw, keys, env[name]);
   const o = opts.overrides ?? {};
   if (o.host !== undefined) setPath(raw, ['server', 'host'], o.host);
   if (o.port !== undefined) setPath(raw, ['server', 'port'], o.port);
   if (o.dataDir !== undefined) setPath(raw, ['server', 'data_dir'], o.dataDir);
+  if (o.tls !== undefined) setPath(raw, ['tls', 'enabled'], o.tls);
+  if (o.tlsCert !== undefined) setPath(raw, ['tls', 'cert_file'], o.tlsCert);
+  if (o.tlsKey !== undefined) setPath(raw, ['tls', 'key_file'], o.tlsKey);
   const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -234,6 +292,8 @@ export function loadConfig(opts: LoadOptions = {}): HubConfig {
     throw new ConfigError(`Invalid config at ${key}${extra}: ${first?.message ?? 'invalid'}`);
   }
   const cfg = parsed.data;
+  // SPEC C8: TLS on by default outside loopback.
+  cfg.tls.enabled ??= !isLoopbackHost(cfg.server.host);
   if (cfg.database.driver === 'sqlite' && !cfg.database.connection) {
     cfg.database.connection = path.join(cfg.server.data_dir, 'hive.db');
   }

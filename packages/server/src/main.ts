@@ -41,6 +41,7 @@ import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
 import { type Principal, SYSTEM } from './lib/principal.js';
 import { openStore } from './store/db.js';
+import { type HubCert, loadOrCreateHubCert, tlsEnabled } from './tls/hub-cert.js';
 import { wireAi } from './wiring/ai.js';
 import { wireMcp } from './wiring/mcp.js';
 import { createWsServer } from './ws/ws-server.js';
@@ -81,6 +82,8 @@ export interface Hub {
   generatedAdminPassword: string | undefined;
   /** Read-only key valid for this process; the console link carries it. */
   consoleKey: string;
+  /** The certificate served when TLS is on (SPEC C8): fingerprint clients pin, files, whether it was created now. */
+  tls: Omit<HubCert, 'key' | 'cert'> | undefined;
   listen(): Promise<{ url: string; port: number }>;
   close(): Promise<void>;
   services: HubServices;
@@ -103,6 +106,7 @@ function limitsFrom(cfg: HubConfig): Limits {
 /** Composition root: config → store → services → http/ws. Does not listen; see `listen()`. */
 export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Promise<Hub> {
   const logger = opts.logger ?? pino({ level: config.logging.level, base: { svc: 'hive-hub' } });
+  const cert = tlsEnabled(config) ? await loadOrCreateHubCert(config) : undefined;
   const store = await openStore({
     driver: config.database.driver,
     connection: config.database.connection as string,
@@ -284,6 +288,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     audit,
     requestsPerMinute: config.limits.api_requests_per_minute,
     onResponse: (method, route, status, seconds) => metrics?.apiRequest(method, route, status, seconds),
+    https: cert && { key: cert.key, cert: cert.cert },
   });
   registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
   metrics = createMetrics(hubId, {
@@ -348,11 +353,14 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     consoleKey,
     app,
     services,
+    tls: cert && (({ key: _k, cert: _c, ...info }) => info)(cert),
     async listen() {
       await app.listen({ host: config.server.host, port: config.server.port });
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-      return { url: `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`, port: addr.port };
+      if (cert) logger.info({ fingerprint: cert.fingerprint, cert: cert.certFile, generated: cert.generated }, 'serving HTTPS and WSS only');
+      const scheme = cert ? 'https' : 'http';
+      return { url: `${scheme}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`, port: addr.port };
     },
     close() {
       closing ??= (async () => {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { ApiError, resolveAuth } from '../api.js';
+import { ApiError, type CliFlags, hubFetch, resolveAuth } from '../api.js';
 
 // The MCP surface lives in the server package; the CLI loads it on demand so `hive` itself starts
 // without it.
@@ -22,11 +22,11 @@ export function addMcpCommands(program: Command): void {
       'Serve the Hive MCP tools over stdio for an AI assistant (Claude Desktop, Cursor, …); calls the hub with HIVE_URL / HIVE_API_KEY and offers only what the key allows',
     )
     .action(async (_o: unknown, cmd: Command) => {
-      const auth = resolveAuth(cmd.optsWithGlobals() as { url?: string; apiKey?: string });
+      const auth = resolveAuth(cmd.optsWithGlobals() as CliFlags);
       if (!auth.apiKey) throw new ApiError(0, 'AUTH_REQUIRED', 'Give --api-key or set HIVE_API_KEY (an API key of the hub)');
       const mcp = await loadMcp();
       try {
-        await mcp.runStdioMcp({ url: auth.url, apiKey: auth.apiKey, version: VERSION });
+        await mcp.runStdioMcp({ url: auth.url, apiKey: auth.apiKey, version: VERSION, fetch: (url, init) => hubFetch(auth, url, init) });
       } catch (err) {
         const e = err as { code?: string; message?: string; details?: Record<string, unknown> };
         if (e.code)

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import type { HiveError, StreamEndpoint } from '@hive/protocol';
 import { HiveClient } from '@hive/sdk';
 import type { Command } from 'commander';
-import { ApiError, type CliAuth, resolveAuth } from '../api.js';
+import { ApiError, type CliAuth, type CliFlags, fetchError, hubFetch, resolveAuth, tlsOptionsOf } from '../api.js';
 
 const VERSION = '0.1.0';
 
@@ -19,7 +19,7 @@ function wsUrlOf(url: string): string {
 }
 
 function authOf(cmd: Command): CliAuth & { apiKey: string } {
-  const auth = resolveAuth(cmd.optsWithGlobals() as { url?: string; apiKey?: string });
+  const auth = resolveAuth(cmd.optsWithGlobals() as CliFlags);
   if (!auth.apiKey) throw new ApiError(0, 'AUTH_REQUIRED', 'Give --api-key or set HIVE_API_KEY (an API key of the hub)');
   return auth as CliAuth & { apiKey: string };
 }
@@ -40,6 +40,7 @@ async function ssh(auth: CliAuth & { apiKey: string }, satellite: string, comman
     apiKey: auth.apiKey,
     client: { name: 'hive-cli', version: VERSION },
     reconnect: false,
+    tls: tlsOptionsOf(auth),
   });
   try {
     await client.start();
@@ -125,9 +126,9 @@ export function parseCast(text: string): { header: Record<string, unknown>; even
 async function play(auth: CliAuth & { apiKey: string }, id: string, speed: number, maxWait: number): Promise<void> {
   let res: Response;
   try {
-    res = await fetch(`${auth.url}/api/v1/sessions/${encodeURIComponent(id)}/recording`, { headers: { 'x-api-key': auth.apiKey } });
+    res = await hubFetch(auth, `${auth.url}/api/v1/sessions/${encodeURIComponent(id)}/recording`, { headers: { 'x-api-key': auth.apiKey } });
   } catch (err) {
-    throw new ApiError(0, 'HUB_UNREACHABLE', `Cannot reach the hub at ${auth.url}: ${(err as Error).message}`);
+    throw fetchError(err, auth.url);
   }
   const text = await res.text();
   if (!res.ok) {
@@ -164,9 +165,9 @@ export function parseCpOperand(arg: string): CpOperand {
 async function getJson<T>(auth: CliAuth & { apiKey: string }, p: string): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(`${auth.url}${p}`, { headers: { 'x-api-key': auth.apiKey } });
+    res = await hubFetch(auth, `${auth.url}${p}`, { headers: { 'x-api-key': auth.apiKey } });
   } catch (err) {
-    throw new ApiError(0, 'HUB_UNREACHABLE', `Cannot reach the hub at ${auth.url}: ${(err as Error).message}`);
+    throw fetchError(err, auth.url);
   }
   const body = (await res.json()) as { data?: T; error?: { code: string; message: string } };
   if (!res.ok || body.data === undefined) throw new ApiError(res.status, body.error?.code ?? 'INTERNAL_ERROR', body.error?.message ?? `HTTP ${res.status}`);
@@ -193,7 +194,7 @@ async function upload(auth: CliAuth & { apiKey: string }, local: string, dest: E
   const results: { target: string; ok: boolean; bytes?: number; sha256?: string; error?: { code: string; message: string } }[] = [];
   for (const target of targets) {
     try {
-      const res = await fetch(`${auth.url}/api/v1/satellites/${encodeURIComponent(target)}/files?path=${encodeURIComponent(dest.path)}`, {
+      const res = await hubFetch(auth, `${auth.url}/api/v1/satellites/${encodeURIComponent(target)}/files?path=${encodeURIComponent(dest.path)}`, {
         method: 'PUT',
         headers: { 'x-api-key': auth.apiKey, 'content-type': 'application/octet-stream', 'content-length': String(st.size), 'x-hive-sha256': sha },
         body: Readable.toWeb(createReadStream(local)) as ReadableStream,
@@ -203,7 +204,8 @@ async function upload(auth: CliAuth & { apiKey: string }, local: string, dest: E
       if (res.ok && body.data?.sha256 === sha) results.push({ target, ok: true, bytes: body.data.bytes, sha256: body.data.sha256 });
       else results.push({ target, ok: false, error: body.error ?? { code: 'INTERNAL_ERROR', message: 'checksum mismatch' } });
     } catch (err) {
-      results.push({ target, ok: false, error: { code: 'HUB_UNREACHABLE', message: (err as Error).message } });
+      const e = fetchError(err, auth.url);
+      results.push({ target, ok: false, error: { code: e.code, message: e.message } });
     }
   }
   const failed = results.filter((r) => !r.ok).length;
@@ -223,11 +225,11 @@ async function download(auth: CliAuth & { apiKey: string }, src: Extract<CpOpera
   if (st?.isDirectory()) dest = path.join(local, path.basename(src.path));
   let res: Response;
   try {
-    res = await fetch(`${auth.url}/api/v1/satellites/${encodeURIComponent(src.target)}/files?path=${encodeURIComponent(src.path)}`, {
+    res = await hubFetch(auth, `${auth.url}/api/v1/satellites/${encodeURIComponent(src.target)}/files?path=${encodeURIComponent(src.path)}`, {
       headers: { 'x-api-key': auth.apiKey },
     });
   } catch (err) {
-    throw new ApiError(0, 'HUB_UNREACHABLE', `Cannot reach the hub at ${auth.url}: ${(err as Error).message}`);
+    throw fetchError(err, auth.url);
   }
   if (!res.ok || !res.body) {
     const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string } };
@@ -301,7 +303,12 @@ export function addSessionCommands(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (satellite: string, o: { json?: boolean }, cmd: Command) => {
       const auth = authOf(cmd);
-      const res = await fetch(`${auth.url}/api/v1/satellites/${encodeURIComponent(satellite)}/sessions`, { headers: { 'x-api-key': auth.apiKey } });
+      let res: Response;
+      try {
+        res = await hubFetch(auth, `${auth.url}/api/v1/satellites/${encodeURIComponent(satellite)}/sessions`, { headers: { 'x-api-key': auth.apiKey } });
+      } catch (err) {
+        throw fetchError(err, auth.url);
+      }
       const body = (await res.json()) as {
         data?: { id: string; status: string; created_at: string; end_reason: string | null; exit_code: number | null }[];
         error?: { code: string; message: string };

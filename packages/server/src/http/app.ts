@@ -53,17 +53,20 @@ export interface AppOptions {
   requestsPerMinute?: number | undefined;
   /** Metrics: every answered request, labelled by route pattern (not the raw URL). */
   onResponse?: ((method: string, route: string, status: number, seconds: number) => void) | undefined;
+  /** Serve HTTPS (and WSS) with this key and certificate (PEM) instead of plain HTTP. */
+  https?: { key: string; cert: string } | undefined;
 }
 
 /** Every route with the scope it declared, for the "no route without a scope" check. */
 export const routeTables = new WeakMap<object, RouteEntry[]>();
 
-export function createApp({ logger, auth, audit, requestsPerMinute = 0, onResponse }: AppOptions): HiveApp {
+export function createApp({ logger, auth, audit, requestsPerMinute = 0, onResponse, https }: AppOptions): HiveApp {
   const app = Fastify({
     // Fastify's per-request logs are noise at fleet scale; errors are still logged below.
     loggerInstance: logger.child({}, { level: 'warn' }),
     bodyLimit: 2 * 1024 * 1024,
     trustProxy: false,
+    ...(https ? { https } : {}),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -7,6 +7,8 @@ export interface RestTarget {
   apiKey: string;
   /** Per-request timeout (default 120 s; chat and exec waits are done by polling). */
   requestTimeoutMs?: number;
+  /** The fetch to use (the CLI passes one that pins the hub's TLS certificate). */
+  fetch?: (url: string, init: RequestInit) => Promise<Response>;
 }
 
 interface Envelope<T> {
@@ -32,7 +34,7 @@ function query(q: Record<string, string | number | boolean | undefined>): string
 export async function hubRequest<T>(t: RestTarget, method: string, path: string, body?: unknown): Promise<Envelope<T>> {
   let res: Response;
   try {
-    res = await fetch(`${t.url.replace(/\/+$/, '')}${path}`, {
+    res = await (t.fetch ?? fetch)(`${t.url.replace(/\/+$/, '')}${path}`, {
       method,
       headers: {
         'x-api-key': t.apiKey,
@@ -43,6 +45,7 @@ export async function hubRequest<T>(t: RestTarget, method: string, path: string,
       signal: AbortSignal.timeout(t.requestTimeoutMs ?? 120_000),
     });
   } catch (err) {
+    if (err instanceof HiveError) throw err; // e.g. TLS_FINGERPRINT_MISMATCH from a pinning fetch
     throw new HiveError('SERVICE_NOT_RUNNING', `Cannot reach the hub at ${t.url}: ${(err as Error).message}`);
   }
   let json: Envelope<T>;
