@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -5,7 +6,7 @@ import path from 'node:path';
 import { HiveClient } from '@hive/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { type AgentProc, cleanup, operator, pinnedFetch, runCli, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
+import { type AgentProc, cleanup, HIVE_BIN, operator, pinnedFetch, runCli, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
 
 const WRONG = `sha256:${Array.from({ length: 32 }, () => '00').join(':')}`;
 const OPEN_EXEC = { approvals: { rules: [{ command: 'system.run', require: false }] } };
@@ -262,6 +263,53 @@ describe('TLS: trust on first use, certificate reuse and replacement', () => {
     expect(parseYaml((await runCli(['server', '--print-config', '--host', '0.0.0.0', '--no-tls'], {})).stdout).tls.enabled).toBe(false);
     cleanup(src);
     cleanup(dataDir);
+  });
+});
+
+describe('hive start --tls', () => {
+  it('prints the fingerprint and its local agent pairs over wss with it', async () => {
+    const data = tempDir('hive-start-tls-');
+    const proc = spawn(process.execPath, [HIVE_BIN, 'start', '--tls', '--port', '0', '--data', data], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ADMIN_API_KEY: '' },
+    });
+    const exited = new Promise<number | null>((r) => proc.on('exit', (code) => r(code)));
+    let stderr = '';
+    try {
+      const banner = await new Promise<{ url: string; key: string; fp: string }>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no banner:\n${stderr}`)), 30_000);
+        proc.stderr.on('data', (d) => {
+          stderr += d;
+          const url = /listening on (https:\/\/[\d.]+:\d+)/.exec(stderr)?.[1];
+          const key = /shown ONCE[^\n]*\n\s+(hive_\S+)/.exec(stderr)?.[1];
+          const fp = /fingerprint[^\n]*\n\s+(sha256:\S+)/.exec(stderr)?.[1];
+          if (url && key && fp) {
+            clearTimeout(timer);
+            resolve({ url, key, fp });
+          }
+        });
+      });
+      expect(banner.fp).toBe(`sha256:${new X509Certificate(readFileSync(path.join(data, 'tls', 'hub-cert.pem'))).fingerprint256}`);
+      const op = new HiveClient({
+        url: `${banner.url.replace('https', 'wss')}/ws`,
+        role: 'operator',
+        apiKey: banner.key,
+        client: { name: 't', version: '0' },
+        reconnect: false,
+        tls: { fingerprint: banner.fp },
+      });
+      const online = new Promise((r) => op.on('event', (name: string) => name === 'satellite:online' && r(name)));
+      await op.start();
+      const list = async () =>
+        JSON.parse(await (await pinnedFetch(`${banner.url}/api/v1/satellites`, { method: 'GET', headers: { 'x-api-key': banner.key } }, banner.fp)).text());
+      if (!(await list()).data.some((x: { status: string }) => x.status === 'online')) await online;
+      expect((await list()).data[0].status).toBe('online');
+      await op.close();
+    } finally {
+      proc.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      cleanup(data);
+    }
   });
 });
 
