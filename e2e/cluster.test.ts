@@ -123,6 +123,23 @@ describe.skipIf(missing !== null)('two hub instances on one PostgreSQL + Redis',
     expect((await b.api('GET', '/api/v1/satellites', undefined, key.body.data.key)).status).toBe(401);
   });
 
+  it('failed logins are counted across instances: spreading a guessing attack over both does not help', async () => {
+    const attempt = (hub: TestHub) =>
+      fetch(`${hub.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: 'wrong-guess' }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: { code: string } } }));
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await attempt(i % 2 ? b : a)).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 401]);
+    for (const hub of [a, b]) {
+      const r = await attempt(hub);
+      expect(r.status).toBe(429);
+      expect(r.body.error?.code).toBe('RATE_LIMITED');
+    }
+  });
+
   it('a satellite that moves from A to B is online once, held by B, and commands follow it', async () => {
     const opA = await operator(a);
     const n = nodes[0];

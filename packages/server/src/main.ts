@@ -143,6 +143,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     db,
     audit,
     onRevoke,
+    counter: bus.counter,
     cfg: {
       accessTtlMs: config.auth.jwt_expiration,
       refreshTtlMs: config.auth.refresh_expiration,

@@ -63,6 +63,8 @@ export interface Bus {
   openNodeStream?(satelliteId: string, handlers: StreamHandlers, opts?: StreamOpenOptions): StreamEndpoint;
   /** This process's hub instance id. */
   readonly instanceId?: string;
+  /** Rate-limit counters shared by every instance on this bus (absent: per process). */
+  readonly counter?: HitCounter;
   /** True when several instances share this bus (jobs and presence of dead ones are cleaned up). */
   readonly clustered?: boolean;
   /** Instances alive right now (clustered buses only). */
@@ -70,6 +72,32 @@ export interface Bus {
   /** Runs once per dead instance, on exactly one survivor (clustered buses only). */
   onInstanceLost?(handler: (instanceId: string) => Promise<void>): void;
   close?(): Promise<void>;
+}
+
+/** Sliding-window hit counters; clustered, shared by all instances (limits that must hold fleet-wide). */
+export interface HitCounter {
+  /** Hits of `key` within the last `windowMs`. */
+  count(key: string, windowMs: number): Promise<number>;
+  /** Records one hit of `key`. */
+  hit(key: string, windowMs: number): Promise<void>;
+}
+
+/** In-process counters (one hub process, or the fallback while Redis is unreachable). */
+export function createLocalCounter(): HitCounter {
+  const hits = new Map<string, number[]>();
+  const live = (key: string, windowMs: number) => {
+    const since = Date.now() - windowMs;
+    const list = (hits.get(key) ?? []).filter((t) => t > since);
+    if (list.length) hits.set(key, list);
+    else hits.delete(key);
+    return list;
+  };
+  return {
+    count: async (key, windowMs) => live(key, windowMs).length,
+    async hit(key, windowMs) {
+      hits.set(key, [...live(key, windowMs), Date.now()]);
+    },
+  };
 }
 
 export function createLocalBus(instanceId?: string): Bus {

@@ -1,7 +1,7 @@
 import { CLOSE_CODES, decodeStreamFrame, HiveError, type InvokeParams, StreamEndpoint } from '@hive/protocol';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import type { Bus, HubEvent, NodeLink, StreamTunnel } from './bus.js';
+import { type Bus, createLocalCounter, type HitCounter, type HubEvent, type NodeLink, type StreamTunnel } from './bus.js';
 
 export interface RedisBusOptions {
   url: string;
@@ -347,9 +347,43 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<Bus & { clo
     }
   };
 
+  // Login throttles and the like must hold across instances; while Redis is away they fall back
+  // to this process's own counts rather than failing open or locking everybody out.
+  const localCounter = createLocalCounter();
+  const counter: HitCounter = {
+    async count(key, windowMs) {
+      try {
+        const k = `${p}:rl:${key}`;
+        const res = await cmd
+          .multi()
+          .zremrangebyscore(k, '-inf', Date.now() - windowMs)
+          .zcard(k)
+          .exec();
+        return Math.max(Number(res?.[1]?.[1] ?? 0), await localCounter.count(key, windowMs));
+      } catch {
+        return localCounter.count(key, windowMs);
+      }
+    },
+    async hit(key, windowMs) {
+      await localCounter.hit(key, windowMs);
+      try {
+        const k = `${p}:rl:${key}`;
+        const now = Date.now();
+        await cmd
+          .multi()
+          .zadd(k, now, `${now}:${me}:${Math.random().toString(36).slice(2, 8)}`)
+          .pexpire(k, windowMs)
+          .exec();
+      } catch {
+        /* counted locally */
+      }
+    },
+  };
+
   return {
     instanceId: me,
     clustered: true,
+    counter,
     registerNode(sat, link) {
       nodes.set(sat, link);
       directory.delete(sat);

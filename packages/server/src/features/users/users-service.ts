@@ -1,5 +1,6 @@
 import { HiveError, OPERATOR_SCOPES, type Scope } from '@hive/protocol';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { createLocalCounter, type HitCounter } from '../../bus/bus.js';
 import { mintToken, newId, parseToken, randomSecret, safeEqualHex, sha256 } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
 import { requireScope } from '../../lib/principal.js';
@@ -75,14 +76,17 @@ export const usersServiceFactory = ({
   audit,
   cfg,
   onRevoke,
+  counter,
 }: {
   db: Db;
   audit: Pick<AuditService, 'log'>;
   cfg: UsersConfig;
   onRevoke?: (principalId: string) => void;
+  /** Failed-login counters (shared across instances when clustered). */
+  counter?: HitCounter | undefined;
 }) => {
   let secret: Uint8Array | undefined;
-  const failures = new Map<string, number[]>();
+  const failures = counter ?? createLocalCounter();
 
   async function jwtSecret(): Promise<Uint8Array> {
     if (secret) return secret;
@@ -100,13 +104,14 @@ export const usersServiceFactory = ({
   }
 
   /** Per user: maxFailures; per source IP (many users behind one address): four times that. */
-  function throttled(keys: string[]): boolean {
-    const since = Date.now() - cfg.failureWindowMs;
-    return keys.some((k) => (failures.get(k) ?? []).filter((t) => t > since).length >= (k.startsWith('ip:') ? cfg.maxFailures * 4 : cfg.maxFailures));
+  async function throttled(keys: string[]): Promise<boolean> {
+    for (const k of keys) {
+      if ((await failures.count(`login:${k}`, cfg.failureWindowMs)) >= (k.startsWith('ip:') ? cfg.maxFailures * 4 : cfg.maxFailures)) return true;
+    }
+    return false;
   }
-  function fail(keys: string[]): void {
-    const since = Date.now() - cfg.failureWindowMs;
-    for (const k of keys) failures.set(k, [...(failures.get(k) ?? []).filter((t) => t > since), Date.now()]);
+  async function fail(keys: string[]): Promise<void> {
+    for (const k of keys) await failures.hit(`login:${k}`, cfg.failureWindowMs);
   }
 
   async function issue(u: UsersTable, familyId: string): Promise<Session> {
@@ -185,7 +190,7 @@ export const usersServiceFactory = ({
 
     async login(username: string, password: string, ip?: string): Promise<Session> {
       const keys = [`u:${username.toLowerCase()}`, `ip:${ip ?? ''}`];
-      if (throttled(keys)) {
+      if (await throttled(keys)) {
         audit.log({ actor: { type: 'user', id: username, name: username, ip }, action: 'auth.login', result: 'failure', error: 'rate limited' });
         throw new HiveError('RATE_LIMITED', 'Too many failed logins; try again later', undefined, { action: 'retry', retryAfterMs: cfg.failureWindowMs });
       }
@@ -195,7 +200,7 @@ export const usersServiceFactory = ({
       if (u) ok = await verifyPassword(password, u.password_hash);
       else await hashPassword(password, cfg.passwordLogN);
       if (!u || !ok || u.disabled) {
-        fail(keys);
+        await fail(keys);
         audit.log({
           actor: { type: 'user', id: u?.id ?? username, name: username, ip },
           action: 'auth.login',
@@ -301,14 +306,14 @@ export const usersServiceFactory = ({
     /** Client credentials → a 1 h JWT carrying the client's role and allowed tools (seed 000 §4.2). */
     async clientToken(clientId: string, secretValue: string, ip?: string) {
       const keys = [`c:${clientId}`, `ip:${ip ?? ''}`];
-      if (throttled(keys))
+      if (await throttled(keys))
         throw new HiveError('RATE_LIMITED', 'Too many failed client logins; try again later', undefined, {
           action: 'retry',
           retryAfterMs: cfg.failureWindowMs,
         });
       const c = await db.selectFrom('clients').selectAll().where('id', '=', clientId).executeTakeFirst();
       if (!c || c.revoked_at || !safeEqualHex(c.secret_hash, sha256(secretValue))) {
-        fail(keys);
+        await fail(keys);
         audit.log({
           actor: { type: 'client', id: clientId, name: clientId, ip },
           action: 'auth.client',
