@@ -99,14 +99,13 @@ export function secureConnector(trust: HubTrust, onSeen?: (seen: TlsSeen) => voi
     const finish = (err: Error | null) => {
       if (done) return;
       done = true;
-      socket.off('error', onError);
       if (err) {
         socket.destroy();
         cb(err);
       } else cb(null, socket);
     };
-    const onError = (err: Error) => finish(err);
-    socket.once('error', onError);
+    // Stays attached: errors after the handover go to the HTTP client's own listener as well.
+    socket.on('error', (err: Error) => finish(err));
     socket.once('secureConnect', () => {
       const cert = socket.getPeerCertificate();
       if (!cert?.fingerprint256) {
