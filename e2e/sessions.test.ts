@@ -274,8 +274,8 @@ describe('session limits and idle timeout', () => {
     await op.close();
   });
 
-  it('the approval policy applies to session.open and the node policy switch allow_shell is honoured', async () => {
-    const t2 = await startHub({ overrides: { approvals: { require: ['session.open'] } } });
+  it('the approval policy applies to session.open (no decision → denied) and the node policy switch allow_shell is honoured', async () => {
+    const t2 = await startHub({ overrides: { approvals: { require: ['session.open'], timeout: 1000 } } });
     const op = await operator(t2);
     const cfg = path.join(t2.dataDir, 'noshell.json');
     (await import('node:fs')).writeFileSync(cfg, JSON.stringify({ policy: { allow_shell: false } }));
@@ -286,6 +286,7 @@ describe('session limits and idle timeout', () => {
       const locked = (await op.waitEvent('satellite:online', (p) => p.slug?.startsWith('noshell'))).id;
       const g = await t2.api('POST', '/api/v1/sessions', { satellite: gated });
       expect(g.body.error.code).toBe('APPROVAL_DENIED');
+      expect(g.body.error.message).toMatch(/timed out/);
       const n = await t2.api('POST', '/api/v1/sessions', { satellite: locked });
       expect(n.body.error.code).toBe('UNKNOWN_COMMAND');
       expect((await t2.api('GET', `/api/v1/satellites/${locked}`)).body.data.policy.switches.allow_shell).toBe(false);

@@ -193,6 +193,7 @@ export const EVENTS = {
   shutdown: 'The hub is going down; reconnect with backoff',
   'session:output': 'Output of a terminal session {session_id, output (base64)} to connections attached in events mode',
   'session:ended': 'A terminal session ended {session_id, reason, exit_code, recording}',
+  'session:pending_approval': 'To the connection opening a session: it waits for approval {approval_id, reason, expires_at, satellite}',
 } as const;
 
 export type EventName = keyof typeof EVENTS;

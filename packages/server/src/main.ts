@@ -67,6 +67,7 @@ export interface HubServices {
   schedules: ReturnType<typeof schedulesServiceFactory>;
   users: ReturnType<typeof usersServiceFactory>;
   projects: ReturnType<typeof projectsServiceFactory>;
+  sessions: ReturnType<typeof sessionsServiceFactory>;
   /** The credential check every edge uses (API key or JWT, project roles attached). */
   credentials: { verifyApiKey(key: string, ip?: string): Promise<Principal> };
   vault: Awaited<ReturnType<typeof wireAi>>['services']['vault'];
@@ -207,12 +208,15 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     onFinished: (command, state, ms) => metrics?.commandFinished(command, state, ms),
   });
   const sessions = sessionsServiceFactory({
+    db,
     bus,
     audit,
     signer,
     logger,
+    hubId,
     resolveSatellite: (p, ref) => devices.getSatellite(p, ref),
-    approvals: { ...config.approvals },
+    policy: { ...config.approvals },
+    approvals,
     cfg: {
       maxPerAgent: config.agents.max_sessions_per_agent,
       idleTimeoutMs: config.sessions.idle_timeout,
@@ -244,12 +248,15 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   const live = bus.clustered && bus.liveInstances ? await bus.liveInstances() : undefined;
   const recovered = await commands.recover(live);
   const wasOnline = await devices.resetPresence(live);
+  // Sessions a previous run left live end with hub_restart (a PTY does not outlive its relay).
+  const sessionsEnded = await sessions.recover(live);
   bus.onInstanceLost?.(async (dead) => {
     const jobs = await commands.releaseInstance(dead);
     const sats = await devices.releaseInstance(dead);
     logger.warn({ instance: dead, jobsFailed: jobs, satellitesOffline: sats }, 'released what a lost hub instance held');
   });
-  if (recovered || wasOnline) logger.info({ jobsFailed: recovered, satellitesReset: wasOnline }, 'recovered state from previous run');
+  if (recovered || wasOnline || sessionsEnded)
+    logger.info({ jobsFailed: recovered, satellitesReset: wasOnline, sessionsEnded }, 'recovered state from previous run');
   audit.log({
     actor: { type: 'system', id: 'hub', name: 'hub' },
     action: 'hub.started',
@@ -313,10 +320,10 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   registerSessionsRoutes(
     app,
     sessions,
-    transfersFactory({ bus, audit, signer, resolveSatellite: (p, ref) => devices.getSatellite(p, ref), approvals: { ...config.approvals } }),
+    transfersFactory({ bus, audit, signer, resolveSatellite: (p, ref) => devices.getSatellite(p, ref), policy: { ...config.approvals }, approvals }),
   );
   const ai = await wireAi({ app, db, config, audit, auth, bus, logger, commands, resolveSatellite: devices.resolveRef });
-  const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, users, projects, credentials, ...ai.services };
+  const services: HubServices = { devices, commands, audit, auth, approvals, groups, schedules, users, projects, credentials, sessions, ...ai.services };
   const mcp = await wireMcp({ app, config, logger, services });
   const statusPage = await readFile(new URL('../static/index.html', import.meta.url), 'utf8');
   app.get('/', { config: { scope: 'public' } }, async (_req, reply) =>

@@ -21,6 +21,32 @@ export interface McpBatch {
   summary: Record<string, number>;
 }
 
+/** A terminal session as the tools see it (the sessions service's SessionView, or its REST rendering). */
+export interface McpSession {
+  id: string;
+  satellite_id: string;
+  satellite_slug: string;
+  kind: string;
+  status: string;
+  command: string | null;
+  approval_id: string | null;
+  created_at: string;
+  ended_at: string | null;
+  end_reason: string | null;
+  exit_code: number | null;
+  recording: string | null;
+  recording_deleted_at: string | null;
+  [k: string]: unknown;
+}
+
+export interface McpRunResult {
+  session: McpSession;
+  output: string | null;
+  output_truncated: boolean;
+  exit_code: number | null;
+  pending_approval?: { approval_id: string; session_id: string; reason: string; expires_at: string } | undefined;
+}
+
 export interface ExecInput {
   command: string;
   params: Record<string, unknown>;
@@ -80,6 +106,26 @@ export interface HiveExecutor {
     max_tokens?: number | undefined;
     temperature?: number | undefined;
   }): Promise<unknown>;
+  listSessions(q: {
+    satellite?: string | undefined;
+    state: 'live' | 'ended' | 'all';
+    page: number;
+    per_page: number;
+  }): Promise<{ items: McpSession[]; total: number }>;
+  getSession(id: string): Promise<McpSession>;
+  /** A session with its collected output and exit code (runs). */
+  sessionResult(id: string): Promise<McpRunResult>;
+  /** The recording replayed as plain text, bounded. */
+  sessionRecordingText(id: string, q: { max_bytes: number; from: 'start' | 'end' }): Promise<{ text: string; truncated: boolean; events: number }>;
+  closeSession(id: string): Promise<McpSession>;
+  /** Runs a command in a PTY (approval policy applies); waits up to wait_seconds for the outcome. */
+  runSession(req: {
+    satellite: string;
+    command: string | string[];
+    timeout_ms?: number | undefined;
+    max_bytes?: number | undefined;
+    wait_seconds: number;
+  }): Promise<McpRunResult>;
   /** Records one MCP call in the audit trail (actor type `mcp`). Never throws. */
   audit(rec: McpCallRecord): Promise<void>;
 }

@@ -1,5 +1,5 @@
 import { HiveError, isErrorCode } from '@hive/protocol';
-import type { HiveExecutor, McpBatch, McpJob } from './executor.js';
+import type { HiveExecutor, McpBatch, McpJob, McpRunResult, McpSession } from './executor.js';
 
 export interface RestTarget {
   /** Hub base URL, e.g. http://127.0.0.1:7420 */
@@ -93,6 +93,25 @@ export function restExecutor(t: RestTarget): HiveExecutor {
     listTasks: (q) => page(`/api/v1/tasks${query(q)}`),
     cancelTask: (id) => data('POST', `/api/v1/tasks/${enc(id)}/cancel`),
     chat: (req) => data('POST', '/api/v1/chat', { ...req, stream: false }),
+    listSessions: async (q) => {
+      const r = await page(`/api/v1/sessions${query(q)}`);
+      return { items: r.items as McpSession[], total: r.total };
+    },
+    getSession: (id) => data<McpSession>('GET', `/api/v1/sessions/${enc(id)}`),
+    sessionResult: (id) => data<McpRunResult>('GET', `/api/v1/sessions/${enc(id)}/output`),
+    sessionRecordingText: (id, q) => data('GET', `/api/v1/sessions/${enc(id)}/recording${query({ format: 'text', ...q })}`),
+    closeSession: (id) => data<McpSession>('DELETE', `/api/v1/sessions/${enc(id)}`),
+    runSession: async ({ wait_seconds, ...req }) => {
+      // One request waits at most ~100 s (below the request timeout); longer waits poll the output.
+      const deadline = Date.now() + wait_seconds * 1000;
+      const first = await data<McpRunResult>('POST', '/api/v1/sessions/run', { ...req, wait_seconds: Math.min(wait_seconds, 100) });
+      let r = first;
+      for (let delay = 250; r.session.status !== 'ended' && Date.now() < deadline; delay = Math.min(delay * 2, 2000)) {
+        await new Promise((ok) => setTimeout(ok, Math.min(delay, Math.max(0, deadline - Date.now()))));
+        r = await data<McpRunResult>('GET', `/api/v1/sessions/${enc(first.session.id)}/output`);
+      }
+      return r.session.status === 'pending_approval' && first.pending_approval ? { ...r, pending_approval: first.pending_approval } : r;
+    },
     audit: async (rec) => {
       try {
         await hubRequest(t, 'POST', '/mcp/audit', rec);

@@ -3,7 +3,7 @@ import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mc
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { CallToolResult, GetPromptResult, JSONRPCMessage, ReadResourceResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { HiveExecutor, McpBatch, McpCaller, McpJob } from './executor.js';
+import type { HiveExecutor, McpBatch, McpCaller, McpJob, McpRunResult, McpSession } from './executor.js';
 
 /** Scope → what a caller holding it may use. `operator.admin` implies every other scope. */
 export function hasScope(scopes: McpCaller['scopes'], scope: Scope): boolean {
@@ -141,6 +141,35 @@ async function execAndWait(
 
 const list = (items: unknown[], total?: number) => ({ items, total: total ?? items.length });
 
+function sessionLine(s: McpSession): string {
+  const how =
+    s.status === 'ended'
+      ? `ended (${s.end_reason ?? '?'}${s.exit_code !== null && s.exit_code !== undefined ? `, exit ${s.exit_code}` : ''})`
+      : s.status === 'pending_approval'
+        ? `waiting for approval ${s.approval_id ?? '?'}`
+        : s.status;
+  return `${s.id} on ${s.satellite_slug}: ${s.kind} ${s.command ? JSON.stringify(s.command) : '(login shell)'} ${how}, opened ${s.created_at}`;
+}
+
+function runOutcome(r: McpRunResult): ToolOutcome {
+  const s = r.session;
+  if (s.status === 'pending_approval') {
+    const apr = r.pending_approval?.approval_id ?? s.approval_id ?? '?';
+    return {
+      data: { ...r, pending_approval: r.pending_approval ?? { approval_id: apr, session_id: s.id } },
+      text: `${sessionLine(s)}\nWaiting for approval ${apr} — someone with operator.approvals must approve it (approval_resolve). The run starts once approved; check it with session_get ${s.id}.`,
+    };
+  }
+  const head = sessionLine(s);
+  if (s.status !== 'ended') return { data: r, text: `${head}\nStill running; output so far:\n${r.output ?? ''}` };
+  const failed = r.exit_code === null;
+  return {
+    data: r,
+    text: `${head}\n${r.output ?? ''}${r.output_truncated ? '\n(output truncated)' : ''}`,
+    isError: failed,
+  };
+}
+
 /** The tool table. Names are stable (documented in README "MCP (AI assistants)"). */
 export const HIVE_TOOLS: readonly HiveTool[] = [
   tool({
@@ -236,6 +265,92 @@ export const HIVE_TOOLS: readonly HiveTool[] = [
       const [j] = await waitJobs(x, [await x.getJob(a.job_id)], a.wait_seconds * 1000);
       return jobOutcome(j as McpJob);
     },
+  }),
+  tool({
+    name: 'sessions_list',
+    title: 'List terminal sessions',
+    description:
+      'Terminal sessions (interactive shells and session_run commands), newest first: who opened them, the command, how they ended, whether a recording exists. Per satellite or fleet-wide; state live, ended or all.',
+    scope: 'operator.read',
+    readOnly: true,
+    input: {
+      satellite: Ref.optional(),
+      state: z.enum(['live', 'ended', 'all']).default('all'),
+      page: z.number().int().min(1).default(1),
+      per_page: z.number().int().min(1).max(500).default(50),
+    },
+    run: async (x, a) => {
+      const { items, total } = await x.listSessions(a);
+      return { data: list(items, total), text: `${total} session(s)${items.length ? `\n${items.map(sessionLine).join('\n')}` : ''}` };
+    },
+  }),
+  tool({
+    name: 'session_get',
+    title: 'Get a terminal session',
+    description: 'One session: state, command, exit code, end reason, recording; for session_run sessions also the collected output.',
+    scope: 'operator.read',
+    readOnly: true,
+    input: { session_id: Id },
+    run: async (x, a) => {
+      const s = await x.getSession(a.session_id);
+      if (s.kind !== 'run') return { data: { session: s }, text: sessionLine(s) };
+      return runOutcome(await x.sessionResult(a.session_id));
+    },
+  }),
+  tool({
+    name: 'session_recording',
+    title: 'Read a session recording',
+    description:
+      'What the terminal showed during a recorded session, replayed as plain text (escape sequences stripped), at most max_bytes from the end (default) or the start.',
+    scope: 'operator.read',
+    readOnly: true,
+    input: {
+      session_id: Id,
+      max_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(1024 * 1024)
+        .default(64 * 1024),
+      from: z.enum(['start', 'end']).default('end'),
+    },
+    run: async (x, a) => {
+      const r = await x.sessionRecordingText(a.session_id, { max_bytes: a.max_bytes, from: a.from });
+      const note = r.truncated ? `(truncated: the ${a.from === 'end' ? 'last' : 'first'} ${a.max_bytes} bytes)\n` : '';
+      return { data: { session_id: a.session_id, ...r }, text: `${note}${r.text}` };
+    },
+  }),
+  tool({
+    name: 'session_close',
+    title: 'Close a terminal session',
+    description: 'Terminates a live session (the satellite kills its process) or withdraws one still waiting for approval.',
+    scope: 'operator.write',
+    input: { session_id: Id },
+    run: async (x, a) => {
+      const s = await x.closeSession(a.session_id);
+      return { data: { session: s }, text: sessionLine(s) };
+    },
+  }),
+  tool({
+    name: 'session_run',
+    title: 'Run a command in a terminal',
+    description:
+      'Runs a command in a pseudo-terminal on a satellite (like `hive ssh sat -- cmd`) and returns its output (plain text, at most max_bytes) and exit code. The approval policy for session.open applies: a run that needs approval returns pending_approval with the approval id when no decision came within wait_seconds, and starts once approved (see session_get).',
+    scope: 'operator.write',
+    input: {
+      satellite: Ref,
+      command: z.union([z.string().trim().min(1).max(4096), z.array(z.string().max(4096)).min(1).max(256)]).describe('A shell command line, or an argv'),
+      timeout_ms: z.number().int().min(100).max(3_600_000).default(60_000).describe('The run ends (killed) after this long'),
+      max_bytes: z
+        .number()
+        .int()
+        .min(1)
+        .max(1024 * 1024)
+        .default(64 * 1024)
+        .describe('Output kept, bytes (the first ones)'),
+      wait_seconds: WaitSeconds,
+    },
+    run: async (x, a) => runOutcome(await x.runSession(a)),
   }),
   tool({
     name: 'logs_analyze',

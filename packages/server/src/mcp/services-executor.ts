@@ -1,6 +1,6 @@
 import { type Principal, requireScope } from '../lib/principal.js';
 import type { HubServices } from '../main.js';
-import type { HiveExecutor, McpBatch, McpJob } from './executor.js';
+import type { HiveExecutor, McpBatch, McpJob, McpRunResult, McpSession } from './executor.js';
 
 /**
  * The executor for the hub's own /mcp endpoint: calls the feature services directly with the
@@ -36,6 +36,15 @@ export function servicesExecutor(s: HubServices, p: Principal): HiveExecutor {
     listTasks: (q) => s.tasks.list(p, q),
     cancelTask: (id) => s.tasks.cancel(p, id),
     chat: (req) => s.chat.chat(p, req),
+    listSessions: async (q) => {
+      const { satellite, ...rest } = q;
+      return (await s.sessions.list(p, satellite, rest)) as unknown as { items: McpSession[]; total: number };
+    },
+    getSession: async (id) => (await s.sessions.get(p, id)) as unknown as McpSession,
+    sessionResult: async (id) => (await s.sessions.result(p, id)) as unknown as McpRunResult,
+    sessionRecordingText: (id, q) => s.sessions.recordingText(p, id, q),
+    closeSession: async (id) => (await s.sessions.close(p, id)) as unknown as McpSession,
+    runSession: async ({ wait_seconds, ...req }) => (await s.sessions.run(p, { ...req, wait_ms: wait_seconds * 1000 })) as unknown as McpRunResult,
     audit: async (rec) => {
       s.audit.log({
         actor: p,

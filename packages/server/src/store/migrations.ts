@@ -1,6 +1,7 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
-import { clusterMigrations } from './migrations-cluster.js';
 import { aiMigrations } from './migrations-ai.js';
+import { clusterMigrations } from './migrations-cluster.js';
+import { sessionsMigrations } from './migrations-sessions.js';
 
 /**
  * Migrations are code, in order, and run on both drivers. Types: text for ids, JSON and ISO
@@ -308,6 +309,6 @@ migrations['0006_ai_identities'] = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { ...migrations, ...aiMigrations, ...clusterMigrations };
+    return { ...migrations, ...aiMigrations, ...clusterMigrations, ...sessionsMigrations };
   },
 };

@@ -265,7 +265,49 @@ export interface AiTokensTable {
   last_used_at: string | null;
 }
 
+export type SessionStatus = 'pending_approval' | 'opening' | 'active' | 'ended';
+
+/** Terminal sessions (migration 0007). Live relay state stays in the hub's memory. */
+export interface SessionsTable {
+  id: string;
+  satellite_id: string;
+  satellite_slug: string;
+  /** The satellite's project when the session was opened (visibility). */
+  project: string;
+  kind: 'interactive' | 'run';
+  status: SessionStatus;
+  /** Display form of the command (argv joined); null = the login shell. */
+  command: string | null;
+  /** JSON: what was asked for ({argv?|command?, timeout_ms?, max_bytes?}); runs start from it once approved. */
+  request: string;
+  cols: number;
+  rows: number;
+  actor_type: string;
+  actor_id: string;
+  actor_name: string;
+  source_ip: string | null;
+  approval_id: string | null;
+  /** Hub instance relaying the session. */
+  hub_id: string | null;
+  pid: number | null;
+  exit_code: number | null;
+  end_reason: string | null;
+  /** asciicast v2 file; kept after retention deletes the file (see recording_deleted_at). */
+  recording: string | null;
+  recording_deleted_at: string | null;
+  /** bigint: PostgreSQL returns it as a string. */
+  bytes_in: number | string;
+  bytes_out: number | string;
+  /** kind run: output as plain text, bounded. */
+  output: string | null;
+  output_truncated: number;
+  created_at: string;
+  started_at: string | null;
+  ended_at: string | null;
+}
+
 export interface Database extends AiTables {
+  sessions: SessionsTable;
   ai_identities: AiIdentitiesTable;
   ai_tokens: AiTokensTable;
   projects: ProjectsTable;

@@ -2,11 +2,14 @@ import { createHash, randomUUID } from 'node:crypto';
 import { PassThrough, type Readable } from 'node:stream';
 import { HiveError, type StreamEndpoint } from '@hive/protocol';
 import type { Bus } from '../../bus/bus.js';
-import { type Principal, requireScope } from '../../lib/principal.js';
+import { newId } from '../../lib/ids.js';
+import { type Principal, requireProject, requireScope } from '../../lib/principal.js';
 import { type ApprovalsConfig, approvalReason } from '../approvals/approval-policy.js';
+import type { ApprovalsService } from '../approvals/approvals-service.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { HubSigner } from '../commands/hub-key.js';
 import type { SatelliteView } from '../devices/devices-store.js';
+import { requireApproval, type WaitHooks } from './approval-wait.js';
 
 const TRANSFER_TIMEOUT_MS = 3_600_000;
 
@@ -21,20 +24,66 @@ export function transfersFactory(deps: {
   audit: Pick<AuditService, 'log'>;
   signer: HubSigner;
   resolveSatellite: (p: Principal, ref: string) => Promise<SatelliteView>;
-  approvals: ApprovalsConfig;
+  policy: ApprovalsConfig;
+  approvals: ApprovalsService;
 }) {
   const { bus, audit, signer } = deps;
 
-  async function admit(p: Principal, ref: string, claim: 'file.read' | 'file.write', filePath: string): Promise<SatelliteView> {
+  function reachable(sat: SatelliteView): void {
+    if (!bus.isNodeConnected(sat.id)) throw new HiveError('SATELLITE_OFFLINE', `Satellite ${sat.slug} is not connected`);
+    if (!bus.openNodeStream) throw new HiveError('SERVICE_NOT_RUNNING', 'This hub cannot carry streams to satellites');
+  }
+
+  /**
+   * Claim, policy and reachability checks. When the approval policy asks for a person (file.write
+   * does by default), a real approval is requested and the transfer waits for its decision.
+   */
+  async function admit(
+    p: Principal,
+    ref: string,
+    claim: 'file.read' | 'file.write',
+    params: { path: string; size?: number; sha256?: string | undefined; mode?: string | undefined },
+    hooks: WaitHooks,
+  ): Promise<SatelliteView> {
     const sat = await deps.resolveSatellite(p, ref);
+    requireProject(p, sat, claim === 'file.write' ? 'write' : 'read');
     if (!sat.commands.includes(claim)) throw new HiveError('UNKNOWN_COMMAND', `Satellite ${sat.slug} does not serve ${claim} (its policy turns it off)`);
     if (!sat.approved_commands.includes(claim))
       throw new HiveError('CLAIM_NOT_APPROVED', `Satellite ${sat.slug} claims ${claim}, but no operator approved that claim yet`);
-    const reason = approvalReason(deps.approvals, { command: claim, params: { path: filePath }, satellite: sat, source: 'api' });
-    if (reason)
-      throw new HiveError('APPROVAL_DENIED', `${claim} on ${sat.slug} needs approval (${reason}); approval-gated transfers are not available yet`, { reason });
-    if (!bus.isNodeConnected(sat.id)) throw new HiveError('SATELLITE_OFFLINE', `Satellite ${sat.slug} is not connected`);
-    if (!bus.openNodeStream) throw new HiveError('SERVICE_NOT_RUNNING', 'This hub cannot carry streams to satellites');
+    reachable(sat);
+    const reason = approvalReason(deps.policy, { command: claim, params: { path: params.path }, satellite: sat, source: 'api' });
+    if (reason) {
+      const clean = Object.fromEntries(Object.entries(params).filter(([, v]) => v !== undefined));
+      try {
+        const a = await requireApproval(
+          { approvals: deps.approvals },
+          p,
+          { id: newId('xfr'), satellite_id: sat.id, command: claim, params: clean },
+          reason,
+          hooks,
+        );
+        audit.log({
+          actor: p,
+          action: claim === 'file.write' ? 'file.push_approved' : 'file.pull_approved',
+          target: { type: 'satellite', id: sat.id },
+          details: { path: params.path, approval_id: a.id },
+          result: 'success',
+        });
+      } catch (err) {
+        const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
+        audit.log({
+          actor: p,
+          action: claim === 'file.write' ? 'file.pushed' : 'file.pulled',
+          target: { type: 'satellite', id: sat.id },
+          details: { path: params.path, ...(e.details?.approval_id ? { approval_id: e.details.approval_id } : {}) },
+          result: 'failure',
+          error: e.message,
+        });
+        throw e;
+      }
+      // The satellite may have gone while the approval waited.
+      reachable(sat);
+    }
     return sat;
   }
 
@@ -50,9 +99,10 @@ export function transfersFactory(deps: {
       p: Principal,
       ref: string,
       req: { path: string; size: number; body: Readable; sha256?: string | undefined; mode?: 'overwrite' | 'create' | undefined },
+      hooks: WaitHooks = {},
     ): Promise<{ satellite_id: string; path: string; bytes: number; sha256: string; created: boolean }> {
       requireScope(p, 'operator.write');
-      const sat = await admit(p, ref, 'file.write', req.path);
+      const sat = await admit(p, ref, 'file.write', { path: req.path, size: req.size, sha256: req.sha256, mode: req.mode ?? 'overwrite' }, hooks);
       const hash = createHash('sha256');
       let stream: StreamEndpoint | undefined;
       let sent = 0;
@@ -109,9 +159,14 @@ export function transfersFactory(deps: {
     },
 
     /** Opens a download; the body ends with an error when the bytes do not hash to `sha256`. */
-    async pull(p: Principal, ref: string, filePath: string): Promise<{ size: number; sha256: string; body: Readable; satellite_id: string }> {
+    async pull(
+      p: Principal,
+      ref: string,
+      filePath: string,
+      hooks: WaitHooks = {},
+    ): Promise<{ size: number; sha256: string; body: Readable; satellite_id: string }> {
       requireScope(p, 'operator.read');
-      const sat = await admit(p, ref, 'file.read', filePath);
+      const sat = await admit(p, ref, 'file.read', { path: filePath }, hooks);
       const body = new PassThrough();
       // The HTTP reply reports a failed transfer by cutting the response; nothing else listens.
       body.on('error', () => {});
