@@ -41,3 +41,30 @@ describe('hive server --print-config and config errors', () => {
     cleanup(dir);
   });
 });
+
+describe('mcp section (seed 003 §4)', () => {
+  it('transport stdio serves only what `hive mcp` needs; enabled: false serves no MCP at all', async () => {
+    const { startHub } = await import('./helpers.js');
+    const stdio = await startHub({ overrides: { mcp: { transport: 'stdio' } } });
+    try {
+      const http = await fetch(`${stdio.url}/mcp`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stdio.adminKey}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(http.status).toBe(404);
+      expect((await stdio.api('GET', '/mcp/whoami')).status).toBe(200);
+    } finally {
+      await stdio.close();
+      cleanup(stdio.dataDir);
+    }
+    const off = await startHub({ overrides: { mcp: { enabled: false } } });
+    try {
+      expect((await off.api('GET', '/mcp/whoami')).status).toBe(404);
+      expect((await off.api('GET', '/api/v1/satellites')).status).toBe(200);
+    } finally {
+      await off.close();
+      cleanup(off.dataDir);
+    }
+  });
+});

@@ -94,6 +94,8 @@ export const ConfigSchema = z
     agents: z
       .object({
         heartbeat_interval: Duration.default(30_000),
+        /** A node silent this long is offline (seed 003 §4); default 3 × heartbeat_interval. */
+        heartbeat_timeout: Duration.optional(),
         max_sessions_per_agent: z.coerce.number().int().min(1).default(10),
         /** Device token lifetime; 0 = never expires. */
         token_expiration: Duration.default(0),
@@ -175,6 +177,32 @@ export const ConfigSchema = z
       })
       .strict()
       .default({ presence_ttl: 15_000, key_prefix: 'hive' }),
+    /** Agent provisioning (seed 003 §4, SPEC C8): where agent builds per platform are found. */
+    provisioning: z
+      .object({
+        binary_templates_path: z.string().min(1).default('./binaries'),
+        platforms: z
+          .array(
+            z
+              .object({
+                os: z.enum(['linux', 'darwin', 'windows', 'freebsd']),
+                arch: z.enum(['amd64', 'arm64', 'arm', '386']),
+                binary: z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'a file name, no path'),
+              })
+              .strict(),
+          )
+          .default([]),
+      })
+      .strict()
+      .default({ binary_templates_path: './binaries', platforms: [] }),
+    /** MCP (seed 003 §4): `http` serves Streamable HTTP at /mcp; `stdio` only what `hive mcp` needs. */
+    mcp: z
+      .object({
+        enabled: z.boolean().default(true),
+        transport: z.enum(['http', 'stdio', 'both']).default('both'),
+      })
+      .strict()
+      .default({ enabled: true, transport: 'both' }),
     vault: VaultConfig,
     tasks: TasksConfig,
     chat: ChatConfig,

@@ -271,6 +271,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     bus,
     logger,
     limits,
+    heartbeatMaxMissed: Math.max(1, Math.ceil((config.agents.heartbeat_timeout ?? 3 * config.agents.heartbeat_interval) / config.agents.heartbeat_interval)),
     hubId,
     hubKey: signer.publicKey,
     handlers: {

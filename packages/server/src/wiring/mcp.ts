@@ -53,7 +53,9 @@ const AuditReport = z
  * stdio server lists the same tools) and `POST /mcp/audit` (records each stdio tool call,
  * actor type `mcp`, actor = the key).
  */
-export async function wireMcp({ app, logger, services }: McpWiringDeps): Promise<{ close(): Promise<void> }> {
+export async function wireMcp({ app, config, logger, services }: McpWiringDeps): Promise<{ close(): Promise<void> }> {
+  // mcp.enabled: false — no MCP at all (REST stays).
+  if (!config.mcp.enabled) return { close: async () => {} };
   const open = new Set<McpServer>();
   const log = logger.child({ mod: 'mcp' });
   // Hive API keys, or a user's JWT access token — as on every other edge.
@@ -97,31 +99,33 @@ export async function wireMcp({ app, logger, services }: McpWiringDeps): Promise
     return { ...p, type: 'mcp', ip: req.ip };
   }
 
-  app.post('/mcp', { config: { scope: 'public' } }, async (req, reply) => {
-    const principal = await authenticate(req, reply);
-    if (!principal) return reply;
-    const executor = servicesExecutor(services, principal);
-    const server = createHiveMcpServer({ caller: principal, executor, version: HUB_VERSION });
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-    await server.connect(transport);
-    guardTransport(transport, principal, executor);
-    open.add(server);
-    reply.hijack();
-    reply.raw.on('close', () => {
-      open.delete(server);
-      void server.close().catch(() => {});
-    });
-    try {
-      await transport.handleRequest(req.raw, reply.raw, req.body);
-    } catch (err) {
-      log.error({ err: (err as Error).message }, 'mcp request failed');
-      if (!reply.raw.headersSent) {
-        reply.raw.writeHead(500, { 'content-type': 'application/json' });
-        reply.raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: null }));
+  // mcp.transport: stdio — only the endpoints `hive mcp` needs; no Streamable HTTP.
+  if (config.mcp.transport !== 'stdio')
+    app.post('/mcp', { config: { scope: 'public' } }, async (req, reply) => {
+      const principal = await authenticate(req, reply);
+      if (!principal) return reply;
+      const executor = servicesExecutor(services, principal);
+      const server = createHiveMcpServer({ caller: principal, executor, version: HUB_VERSION });
+      const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+      await server.connect(transport);
+      guardTransport(transport, principal, executor);
+      open.add(server);
+      reply.hijack();
+      reply.raw.on('close', () => {
+        open.delete(server);
+        void server.close().catch(() => {});
+      });
+      try {
+        await transport.handleRequest(req.raw, reply.raw, req.body);
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'mcp request failed');
+        if (!reply.raw.headersSent) {
+          reply.raw.writeHead(500, { 'content-type': 'application/json' });
+          reply.raw.end(JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal server error' }, id: null }));
+        }
       }
-    }
-    return reply;
-  });
+      return reply;
+    });
 
   // Stateless: no server-initiated stream and no sessions to delete.
   for (const method of ['GET', 'DELETE'] as const) {

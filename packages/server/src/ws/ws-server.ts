@@ -44,6 +44,8 @@ export interface WsDeps {
   bus: Bus;
   logger: Logger;
   limits: Limits;
+  /** Pings a node may miss before it is offline (agents.heartbeat_timeout / heartbeat_interval; default 3). */
+  heartbeatMaxMissed?: number;
   hubId: string;
   handlers: MethodHandlers;
   /** Session methods need the calling connection (to attach streams or events); see features/sessions. */
@@ -102,6 +104,7 @@ function closeCodeFor(code: ErrorCode): number {
  */
 export function createWsServer(deps: WsDeps) {
   const { limits, logger, bus, devices, audit } = deps;
+  const maxMissed = deps.heartbeatMaxMissed ?? 3;
   const wss = new WebSocketServer({
     noServer: true,
     // Hard cap: frames above it are cut by ws with 1009. Between maxFrameBytes and this cap we
@@ -677,8 +680,8 @@ export function createWsServer(deps: WsDeps) {
 
   const beat = (conn: Conn) => {
     if (conn.state === 'closed' || conn.closing || conn.state === 'challenge' || conn.state === 'connecting') return;
-    if (conn.missed >= 3) {
-      conn.close(CLOSE_CODES.HEARTBEAT_TIMEOUT.code, 'missed 3 heartbeats');
+    if (conn.missed >= maxMissed) {
+      conn.close(CLOSE_CODES.HEARTBEAT_TIMEOUT.code, `missed ${maxMissed} heartbeats`);
       return;
     }
     conn.missed++;
