@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { rename, stat, unlink } from 'node:fs/promises';
+import http from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { HiveError, StreamEndpoint } from '@hive/protocol';
-import { HiveClient } from '@hive/sdk';
+import { HiveClient, secureConnector } from '@hive/sdk';
 import type { Command } from 'commander';
 import { ApiError, type CliAuth, type CliFlags, fetchError, hubFetch, resolveAuth, tlsOptionsOf } from '../api.js';
 
@@ -22,6 +24,78 @@ function authOf(cmd: Command): CliAuth & { apiKey: string } {
   const auth = resolveAuth(cmd.optsWithGlobals() as CliFlags);
   if (!auth.apiKey) throw new ApiError(0, 'AUTH_REQUIRED', 'Give --api-key or set HIVE_API_KEY (an API key of the hub)');
   return auth as CliAuth & { apiKey: string };
+}
+
+/** The longest a request may wait for an approval decision (the hub's approvals.timeout ends it sooner). */
+const APPROVAL_WAIT_MS = 24 * 3_600_000;
+
+function approvalNote(p: { approval_id?: string; reason?: string; expires_at?: string }, what = 'the hub'): string {
+  return `hive: ${what}: waiting for approval ${p.approval_id ?? '?'}${p.reason ? ` (${p.reason})` : ''}${p.expires_at ? ` until ${p.expires_at}` : ''}; an operator with operator.approvals decides (hive approvals)\n`;
+}
+
+/**
+ * PUT of a local file that reports an approval wait: the hub answers `103` with
+ * `X-Hive-Approval-Id` while the upload waits for a person, then the final response.
+ */
+function putFile(
+  auth: CliAuth & { apiKey: string },
+  url: string,
+  headers: Record<string, string>,
+  file: string,
+  onApproval: (p: { approval_id: string; expires_at?: string }) => void,
+): Promise<{ status: number; body: { data?: { bytes: number; sha256: string }; error?: { code: string; message: string } } }> {
+  const u = new URL(url);
+  const https = u.protocol === 'https:';
+  if (!https && (auth.hubFingerprint || auth.caFile)) {
+    return Promise.reject(
+      new ApiError(
+        0,
+        'TLS_UNTRUSTED',
+        `${auth.url} is plaintext http:// but a hub fingerprint or CA file is set; refusing to fall back to plaintext. Use https://.`,
+      ),
+    );
+  }
+  const tlsOpts = tlsOptionsOf(auth);
+  return new Promise((resolve, reject) => {
+    const opts: http.RequestOptions = {
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port: u.port || (https ? 443 : 80),
+      path: `${u.pathname}${u.search}`,
+      method: 'PUT',
+      headers,
+      ...(https
+        ? {
+            createConnection: secureConnector(
+              tlsOpts.fingerprint ? { mode: 'pin', fingerprint: tlsOpts.fingerprint } : { mode: 'ca', ca: tlsOpts.ca },
+            ) as unknown as http.RequestOptions['createConnection'],
+          }
+        : {}),
+    };
+    const req = (https ? httpsRequest : http.request)(opts, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        text += d;
+      });
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
+        } catch {
+          reject(new ApiError(res.statusCode ?? 0, 'BAD_RESPONSE', `Hub answered ${res.statusCode} without a JSON body`));
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('information', (info) => {
+      const id = info.headers['x-hive-approval-id'];
+      const expires = info.headers['x-hive-approval-expires'];
+      if (typeof id === 'string') onApproval({ approval_id: id, ...(typeof expires === 'string' ? { expires_at: expires } : {}) });
+    });
+    req.on('error', reject);
+    const body = createReadStream(file);
+    body.on('error', (err) => req.destroy(err));
+    body.pipe(req);
+  });
 }
 
 /** Exit status for the way a session ended: the remote exit code, 128+n for a signal, 255 otherwise. */
@@ -50,15 +124,23 @@ async function ssh(auth: CliAuth & { apiKey: string }, satellite: string, comman
   }
   const stdin = process.stdin;
   const stdout = process.stdout;
+  // Under an approval policy the hub holds the open until a person decides; it says so at once.
+  client.on('event', (name: string, p: { approval_id?: string; reason?: string; expires_at?: string }) => {
+    if (name === 'session:pending_approval') process.stderr.write(approvalNote(p));
+  });
   let opened: { session: { id: string }; attach: { stream_id: number } };
   try {
-    opened = await client.request('session.open', {
-      satellite,
-      cols: stdout.columns || 80,
-      rows: stdout.rows || 24,
-      ...(command.length ? { command } : {}),
-      attach: 'stream',
-    });
+    opened = await client.request(
+      'session.open',
+      {
+        satellite,
+        cols: stdout.columns || 80,
+        rows: stdout.rows || 24,
+        ...(command.length ? { command } : {}),
+        attach: 'stream',
+      },
+      APPROVAL_WAIT_MS,
+    );
   } catch (err) {
     await client.close();
     const e = err as HiveError;
@@ -194,17 +276,18 @@ async function upload(auth: CliAuth & { apiKey: string }, local: string, dest: E
   const results: { target: string; ok: boolean; bytes?: number; sha256?: string; error?: { code: string; message: string } }[] = [];
   for (const target of targets) {
     try {
-      const res = await hubFetch(auth, `${auth.url}/api/v1/satellites/${encodeURIComponent(target)}/files?path=${encodeURIComponent(dest.path)}`, {
-        method: 'PUT',
-        headers: { 'x-api-key': auth.apiKey, 'content-type': 'application/octet-stream', 'content-length': String(st.size), 'x-hive-sha256': sha },
-        body: Readable.toWeb(createReadStream(local)) as ReadableStream,
-        duplex: 'half',
-      } as RequestInit);
-      const body = (await res.json()) as { data?: { bytes: number; sha256: string }; error?: { code: string; message: string } };
-      if (res.ok && body.data?.sha256 === sha) results.push({ target, ok: true, bytes: body.data.bytes, sha256: body.data.sha256 });
+      const res = await putFile(
+        auth,
+        `${auth.url}/api/v1/satellites/${encodeURIComponent(target)}/files?path=${encodeURIComponent(dest.path)}`,
+        { 'x-api-key': auth.apiKey, 'content-type': 'application/octet-stream', 'content-length': String(st.size), 'x-hive-sha256': sha },
+        local,
+        (a) => process.stderr.write(approvalNote(a, target)),
+      );
+      const body = res.body;
+      if (res.status < 300 && body.data?.sha256 === sha) results.push({ target, ok: true, bytes: body.data.bytes, sha256: body.data.sha256 });
       else results.push({ target, ok: false, error: body.error ?? { code: 'INTERNAL_ERROR', message: 'checksum mismatch' } });
     } catch (err) {
-      const e = fetchError(err, auth.url);
+      const e = err instanceof ApiError ? err : fetchError(err, auth.url);
       results.push({ target, ok: false, error: { code: e.code, message: e.message } });
     }
   }
@@ -298,19 +381,32 @@ export function addSessionCommands(program: Command): void {
       await play(authOf(cmd), id, speed, maxWait);
     });
   sessions
-    .command('list <satellite>')
-    .description("A satellite's sessions (active and recently ended)")
+    .command('list [satellite]')
+    .description('Terminal sessions, newest first: of one satellite or the whole fleet (kept in the hub database, also after restarts)')
+    .option('--state <state>', 'live (waiting for approval, opening, active), ended or all', 'all')
+    .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'JSON output')
-    .action(async (satellite: string, o: { json?: boolean }, cmd: Command) => {
+    .action(async (satellite: string | undefined, o: { json?: boolean; state: string; limit: string }, cmd: Command) => {
       const auth = authOf(cmd);
+      if (!['live', 'ended', 'all'].includes(o.state)) throw new ApiError(1, 'INVALID_PARAMETERS', '--state is live, ended or all');
+      const q = `state=${encodeURIComponent(o.state)}&per_page=${encodeURIComponent(o.limit)}`;
+      const url = satellite ? `${auth.url}/api/v1/satellites/${encodeURIComponent(satellite)}/sessions?${q}` : `${auth.url}/api/v1/sessions?${q}`;
       let res: Response;
       try {
-        res = await hubFetch(auth, `${auth.url}/api/v1/satellites/${encodeURIComponent(satellite)}/sessions`, { headers: { 'x-api-key': auth.apiKey } });
+        res = await hubFetch(auth, url, { headers: { 'x-api-key': auth.apiKey } });
       } catch (err) {
         throw fetchError(err, auth.url);
       }
       const body = (await res.json()) as {
-        data?: { id: string; status: string; created_at: string; end_reason: string | null; exit_code: number | null }[];
+        data?: {
+          id: string;
+          satellite_slug: string;
+          status: string;
+          created_at: string;
+          end_reason: string | null;
+          exit_code: number | null;
+          command: string | null;
+        }[];
         error?: { code: string; message: string };
       };
       if (!res.ok || !body.data) throw new ApiError(res.status, body.error?.code ?? 'INTERNAL_ERROR', body.error?.message ?? `HTTP ${res.status}`);
@@ -318,6 +414,7 @@ export function addSessionCommands(program: Command): void {
         process.stdout.write(`${JSON.stringify(body.data, null, 2)}\n`);
         return;
       }
-      for (const s of body.data) process.stdout.write(`${s.id}\t${s.status}\t${s.created_at}\t${s.end_reason ?? ''}\t${s.exit_code ?? ''}\n`);
+      for (const s of body.data)
+        process.stdout.write(`${s.id}\t${s.satellite_slug}\t${s.status}\t${s.created_at}\t${s.end_reason ?? ''}\t${s.exit_code ?? ''}\t${s.command ?? ''}\n`);
     });
 }
