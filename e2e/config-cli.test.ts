@@ -68,3 +68,36 @@ describe('mcp section (seed 003 §4)', () => {
     }
   });
 });
+
+describe('logging section', () => {
+  it('format text on stdout, and JSON lines appended to logging.file', async () => {
+    const { spawn } = await import('node:child_process');
+    const { readFileSync } = await import('node:fs');
+    const { HIVE_BIN } = await import('./helpers.js');
+    const dir = tempDir();
+    const cfg = path.join(dir, 'server.yaml');
+    writeFileSync(cfg, 'logging:\n  format: text\n  file: logs/hub.log\n');
+    const p = spawn(process.execPath, [HIVE_BIN, 'server', '--config', cfg, '--data', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout?.on('data', (d) => {
+      out += d;
+    });
+    await new Promise<void>((resolve, reject) => {
+      let err = '';
+      p.stderr?.on('data', (d) => {
+        err += d;
+        if (err.includes('listening on')) resolve();
+      });
+      p.on('exit', () => reject(new Error(err)));
+    });
+    const exited = new Promise((r) => p.on('exit', r));
+    p.kill('SIGTERM');
+    await exited;
+    const lines = readFileSync(path.join(dir, 'logs/hub.log'), 'utf8').trim().split('\n');
+    const parsed = lines.map((l) => JSON.parse(l) as { msg: string; svc: string });
+    expect(parsed.some((l) => l.msg === 'hub listening' && l.svc === 'hive-hub')).toBe(true);
+    expect(out).toContain('hub listening');
+    expect(out.trimStart().startsWith('{')).toBe(false);
+    cleanup(dir);
+  });
+});

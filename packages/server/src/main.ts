@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Duplex } from 'node:stream';
 import { HiveError, type Limits, type Scope } from '@hive/protocol';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { type Bus, createLocalBus } from './bus/bus.js';
 import { createRedisBus } from './bus/redis-bus.js';
 import type { HubConfig } from './config.js';
@@ -39,6 +39,7 @@ import { registerUsersRoutes } from './features/users/users-routes.js';
 import { usersServiceFactory } from './features/users/users-service.js';
 import { createApp } from './http/app.js';
 import { randomSecret } from './lib/ids.js';
+import { createHubLogger } from './lib/logger.js';
 import { type Principal, SYSTEM } from './lib/principal.js';
 import { openStore } from './store/db.js';
 import { type HubCert, loadOrCreateHubCert, tlsEnabled } from './tls/hub-cert.js';
@@ -106,7 +107,7 @@ function limitsFrom(cfg: HubConfig): Limits {
 
 /** Composition root: config → store → services → http/ws. Does not listen; see `listen()`. */
 export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Promise<Hub> {
-  const logger = opts.logger ?? pino({ level: config.logging.level, base: { svc: 'hive-hub' } });
+  const logger = opts.logger ?? createHubLogger(config.logging, config.server.data_dir);
   const cert = tlsEnabled(config) ? await loadOrCreateHubCert(config) : undefined;
   const store = await openStore({
     driver: config.database.driver,
@@ -369,6 +370,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       if (cert) logger.info({ fingerprint: cert.fingerprint, cert: cert.certFile, generated: cert.generated }, 'serving HTTPS and WSS only');
       const scheme = cert ? 'https' : 'http';
+      logger.info({ instance: hubId, address: `${host}:${addr.port}`, tls: !!cert, driver: store.driver, clustered: !!bus.clustered }, 'hub listening');
       return { url: `${scheme}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${addr.port}`, port: addr.port };
     },
     close() {

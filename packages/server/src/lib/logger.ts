@@ -1,0 +1,32 @@
+import path from 'node:path';
+import pino, { type Logger } from 'pino';
+import PinoPretty from 'pino-pretty';
+
+export interface LoggingConfig {
+  level: string;
+  format: 'json' | 'text';
+  file?: string | undefined;
+}
+
+/**
+ * The hub's logger from `logging` (seed 003 §4): JSON lines (or readable text) on stdout, and
+ * with `file` JSON lines appended to that file as well (its directory is created; a relative
+ * path is under `server.data_dir`).
+ */
+export function createHubLogger(cfg: LoggingConfig, dataDir: string): Logger {
+  const streams: pino.StreamEntry[] = [
+    {
+      level: cfg.level as pino.Level,
+      stream:
+        cfg.format === 'text'
+          ? PinoPretty({ destination: 1, colorize: process.stdout.isTTY === true, translateTime: 'SYS:standard', ignore: 'pid,hostname,svc' })
+          : pino.destination({ dest: 1, sync: false }),
+    },
+  ];
+  if (cfg.file) {
+    // A relative path is under server.data_dir (the seed's ./logs/server.log → <data_dir>/logs/server.log).
+    const dest = path.isAbsolute(cfg.file) ? cfg.file : path.resolve(dataDir, cfg.file);
+    streams.push({ level: cfg.level as pino.Level, stream: pino.destination({ dest, mkdir: true, sync: false }) });
+  }
+  return pino({ level: cfg.level, base: { svc: 'hive-hub' } }, pino.multistream(streams));
+}
