@@ -185,6 +185,12 @@ describe.skipIf(missing !== null)('cluster failure behaviour (hub processes, Pos
     const before = await A.api('POST', '/api/v1/satellites/roamer-1/exec', { command: 'system.run', params: { argv: ['echo', 'before'] } });
     expect(before.body.data.result.stdout).toBe('before\n');
     redisStop();
+    // Without its bus an instance says so: a load balancer stops sending it new clients.
+    const down = await eventually(async () => {
+      const r = await fetch(`${a?.url}/health/ready`);
+      return r.status === 503 ? ((await r.json()) as { status: string }) : undefined;
+    }, 'readiness to report the Redis outage');
+    expect(down.status).toBe('cluster_bus_unavailable');
     redisStart();
     // Redis came back empty: presence must be rebuilt by the instances themselves.
     const routed = await eventually(async () => {
@@ -192,6 +198,7 @@ describe.skipIf(missing !== null)('cluster failure behaviour (hub processes, Pos
       return r.status === 200 ? r : undefined;
     }, 'a command routed through Redis after its restart');
     expect(routed.body.data.result.stdout).toBe('after\n');
+    expect((await fetch(`${a.url}/health/ready`)).status).toBe(200);
     const presence = execSync(`redis-cli -h 127.0.0.1 hlen ${prefix}:presence`).toString().trim();
     expect(Number(presence)).toBe(3);
   });

@@ -300,7 +300,13 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     onResponse: (method, route, status, seconds) => metrics?.apiRequest(method, route, status, seconds),
     https: cert && { key: cert.key, cert: cert.cert },
   });
-  registerHealthRoutes(app, { ping: () => store.ping(), isShuttingDown: () => shuttingDown, version: HUB_VERSION, stats: () => ws.stats() });
+  registerHealthRoutes(app, {
+    ping: () => store.ping(),
+    isShuttingDown: () => shuttingDown,
+    version: HUB_VERSION,
+    stats: () => ({ ...(ws.stats() as object), instance: hubId, ...(bus.clustered ? { clustered: true } : {}) }),
+    clusterProblem: () => bus.problem?.() ?? null,
+  });
   metrics = createMetrics(hubId, {
     satellitesTotal: async () => (await devices.listSatellites(SYSTEM, { page: 1, per_page: 1 })).total,
     satellitesOnline: () => bus.connectedCount(),

@@ -67,6 +67,8 @@ export interface Bus {
   readonly counter?: HitCounter;
   /** True when several instances share this bus (jobs and presence of dead ones are cleaned up). */
   readonly clustered?: boolean;
+  /** Null while the bus works; else why not (clustered buses: Redis unreachable). */
+  problem?(): string | null;
   /** Instances alive right now (clustered buses only). */
   liveInstances?(): Promise<Set<string>>;
   /** Runs once per dead instance, on exactly one survivor (clustered buses only). */

@@ -472,6 +472,7 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<Bus & { clo
       openers.set(sid, { ep, owner });
       return ep;
     },
+    problem: () => (cmd.status === 'ready' && sub.status === 'ready' ? null : `Redis connection ${cmd.status}/${sub.status}`),
     liveInstances: async () => new Set(live),
     onInstanceLost(h) {
       lostHandlers.push(h);
