@@ -15,6 +15,9 @@ const READ_TOOLS = [
   'satellite_get',
   'satellite_metrics',
   'satellites_list',
+  'session_get',
+  'session_recording',
+  'sessions_list',
   'vault_status',
 ];
 
@@ -73,7 +76,7 @@ describe('hive mcp (stdio subprocess → hub REST), with a real agent', () => {
     const [viaStdio, viaHttp] = await Promise.all([client.listTools(), http.listTools()]);
     expect(viaStdio.tools.map((x) => x.name).sort()).toEqual(viaHttp.tools.map((x) => x.name).sort());
     expect(viaStdio.tools).toEqual(viaHttp.tools);
-    expect(viaStdio.tools).toHaveLength(23);
+    expect(viaStdio.tools).toHaveLength(28);
 
     const list = await call(client, 'satellites_list');
     expect(sc(list).total).toBe(2);
@@ -90,6 +93,11 @@ describe('hive mcp (stdio subprocess → hub REST), with a real agent', () => {
     const echo = await call(client, 'satellite_exec', { satellite: agentSlug, command: 'system.run', params: { argv: ['echo', 'via stdio'] } });
     expect(sc(echo).job.result.stdout).toBe('via stdio\n');
     expect((await call(client, 'satellite_get', { satellite: agentSlug })).isError).toBeFalsy();
+    // a command in a real PTY through REST (POST /api/v1/sessions/run), read back from the recording
+    const pty = await call(client, 'session_run', { satellite: agentSlug, command: 'echo via-stdio-pty; exit 2' });
+    expect(sc(pty), text(pty)).toMatchObject({ exit_code: 2, session: { status: 'ended', kind: 'run' } });
+    expect(sc(pty).output).toContain('via-stdio-pty');
+    expect(text(await call(client, 'session_recording', { session_id: sc(pty).session.id }))).toContain('via-stdio-pty');
 
     // approval round trip through REST polling
     const pending = await call(client, 'satellite_exec', { satellite: 'sim-1', command: 'power', params: { action: 'reboot' }, wait_seconds: 0 });
@@ -116,6 +124,8 @@ describe('hive mcp (stdio subprocess → hub REST), with a real agent', () => {
         'satellites_list',
         'satellite_exec',
         'satellite_get',
+        'session_run',
+        'session_recording',
         'approvals_list',
         'approval_resolve',
         'job_get',

@@ -5,7 +5,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simNode } from './fleet.js';
-import { cleanup, operator, type TestHub, tempDir } from './helpers.js';
+import { type AgentProc, cleanup, operator, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
 import { STANDINS, startAiHub } from './standins/hub.js';
 import { ollamaStandIn, openAiStandIn, type StandIn } from './standins/providers.js';
 
@@ -33,9 +33,16 @@ const ALL_TOOLS = [
   'satellite_metrics',
   'satellites_exec_by_tag',
   'satellites_list',
+  'session_close',
+  'session_get',
+  'session_recording',
+  'session_run',
+  'sessions_list',
   'vault_list_keys',
   'vault_status',
 ];
+/** Exercised against a real agent (PTY) in their own describe below. */
+const SESSION_TOOLS = ['session_close', 'session_get', 'session_recording', 'session_run', 'sessions_list'];
 const READ_TOOLS = [
   'client_list_tasks',
   'client_task_output',
@@ -44,6 +51,9 @@ const READ_TOOLS = [
   'satellite_get',
   'satellite_metrics',
   'satellites_list',
+  'session_get',
+  'session_recording',
+  'sessions_list',
   'vault_status',
 ];
 
@@ -243,7 +253,7 @@ describe('MCP over Streamable HTTP at /mcp (real hub, SDK nodes, stand-in agents
     // every call above is in the audit trail as actor type mcp
     const entries = await mcpAudit(t);
     const toolCalls = entries.filter((e) => e.action === 'mcp.tool');
-    expect(new Set(toolCalls.map((e) => e.target.id))).toEqual(new Set(ALL_TOOLS));
+    expect(new Set(toolCalls.map((e) => e.target.id))).toEqual(new Set(ALL_TOOLS.filter((n) => !SESSION_TOOLS.includes(n))));
     expect(entries.every((e) => e.actor.type === 'mcp' && e.details.transport === 'http')).toBe(true);
     expect(entries.filter((e) => e.action === 'mcp.resource').map((e) => e.target.id)).toEqual(
       expect.arrayContaining(['hive://satellites', 'hive://audit/recent']),
@@ -324,5 +334,118 @@ describe('MCP over Streamable HTTP at /mcp (real hub, SDK nodes, stand-in agents
 
     const getRes = await fetch(`${t.url}/mcp`, { headers: { authorization: `Bearer ${t.adminKey}` } });
     expect(getRes.status).toBe(405);
+  });
+});
+
+describe('MCP session tools (real agent, real PTY)', () => {
+  let t: TestHub;
+  let op: Awaited<ReturnType<typeof operator>>;
+  let free: AgentProc;
+  let gated: AgentProc;
+  let c: Client;
+
+  beforeAll(async () => {
+    // Shells on satellites tagged `gated` need a person's approval.
+    t = await startHub({ overrides: { approvals: { rules: [{ command: 'session.open', satellite: 'tag:gated', require: true }] } } });
+    op = await operator(t);
+    free = spawnAgent(t.wsUrl, path.join(t.dataDir, 'free'), ['--name', 'free'], { SHELL: '/bin/sh' });
+    await op.waitEvent('satellite:online', (p) => p.slug?.startsWith('free'));
+    gated = spawnAgent(t.wsUrl, path.join(t.dataDir, 'gated'), ['--name', 'gated', '--tags', 'gated'], { SHELL: '/bin/sh' });
+    await op.waitEvent('satellite:online', (p) => p.slug?.startsWith('gated'));
+    c = await connect(t, t.adminKey);
+  });
+  afterAll(async () => {
+    await c?.close();
+    await op?.close();
+    await free?.kill();
+    await gated?.kill();
+    await t?.close();
+    cleanup(t.dataDir);
+  });
+
+  it('session_run returns plain output and the exit code; sessions_list, session_get and session_recording read it back; all audited as mcp', async () => {
+    const run = await call(c, 'session_run', { satellite: 'free', command: 'printf "\\033[1;31mred\\033[0m\\n"; echo mcp-run-$((6*7)); exit 3' });
+    expect(run.isError, text(run)).toBeFalsy();
+    const r = sc(run);
+    expect(r).toMatchObject({ exit_code: 3, output_truncated: false, session: { kind: 'run', status: 'ended', end_reason: 'exited' } });
+    expect(r.output).toContain('mcp-run-42');
+    expect(r.output).toContain('red\n');
+    expect(r.output).not.toContain('\x1b');
+    expect(text(run)).toContain('exit 3');
+    const id = r.session.id;
+
+    const list = await call(c, 'sessions_list', { satellite: 'free', state: 'ended' });
+    expect(sc(list).items.map((s: any) => s.id)).toContain(id);
+    expect(text(list)).toContain(id);
+    expect(sc(await call(c, 'sessions_list', { state: 'live' })).total).toBe(0);
+
+    const got = await call(c, 'session_get', { session_id: id });
+    expect(sc(got)).toMatchObject({ exit_code: 3, session: { id, actor: { type: 'mcp' } } });
+    expect(sc(got).output).toContain('mcp-run-42');
+
+    const rec = await call(c, 'session_recording', { session_id: id });
+    expect(sc(rec)).toMatchObject({ session_id: id, truncated: false });
+    expect(text(rec)).toContain('mcp-run-42');
+    expect(text(rec)).not.toContain('\x1b');
+    const head = await call(c, 'session_recording', { session_id: id, max_bytes: 3, from: 'start' });
+    expect(sc(head)).toMatchObject({ text: 'red', truncated: true });
+
+    // Bounded output: only max_bytes come back.
+    const long = sc(await call(c, 'session_run', { satellite: 'free', command: 'yes abcdefgh | head -c 100000', max_bytes: 1000 }));
+    expect(long.output.length).toBeLessThanOrEqual(1000);
+    expect(long.output_truncated).toBe(true);
+
+    const missing = await call(c, 'session_get', { session_id: 'sess_missing' });
+    expect(missing.isError).toBe(true);
+    expect(sc(missing).error.code).toBe('SESSION_NOT_FOUND');
+
+    const audit = (await t.api('GET', '/api/v1/audit/logs?action=session.opened&per_page=10')).body.data as any[];
+    expect(audit.find((e) => e.target.id === id).actor.type).toBe('mcp');
+  });
+
+  it('session_run under approval returns the approval id; approved later it runs (session_get); a denial while waiting is an error', async () => {
+    const pending = await call(c, 'session_run', { satellite: 'gated', command: 'echo approved-run', wait_seconds: 0 });
+    expect(pending.isError).toBeFalsy();
+    const p = sc(pending);
+    expect(p.session.status).toBe('pending_approval');
+    expect(p.pending_approval.approval_id).toMatch(/^apr_/);
+    expect(text(pending)).toContain(p.pending_approval.approval_id);
+    expect(sc(await call(c, 'approvals_list')).items.map((a: any) => a.id)).toContain(p.pending_approval.approval_id);
+    const ended = op.waitEvent('session:ended', (e) => e.session_id === p.session.id);
+    expect(sc(await call(c, 'approval_resolve', { approval_id: p.pending_approval.approval_id, decision: 'approve' })).approval.status).toBe('approved');
+    expect(await ended).toMatchObject({ reason: 'exited', exit_code: 0 });
+    const after = sc(await call(c, 'session_get', { session_id: p.session.id }));
+    expect(after.output).toContain('approved-run');
+
+    const waiting = call(c, 'session_run', { satellite: 'gated', command: 'echo never', wait_seconds: 30 });
+    const req = await op.waitEvent('approval.requested', (e) => e.command === 'session.open' && e.params.command === 'echo never');
+    await op.request('approval.resolve', { id: req.id, decision: 'deny', reason: 'not now' });
+    const denied = await waiting;
+    expect(denied.isError).toBe(true);
+    expect(sc(denied).error).toMatchObject({ code: 'APPROVAL_DENIED', details: { approval_id: req.id, status: 'denied' } });
+    expect((await t.api('GET', `/api/v1/sessions/${req.job_id}`)).body.data).toMatchObject({ status: 'ended', end_reason: 'approval_denied', pid: null });
+  });
+
+  it('session_close ends a running session; read-only keys cannot run or close', async () => {
+    const running = sc(await call(c, 'session_run', { satellite: 'free', command: 'sleep 1000', wait_seconds: 0 }));
+    expect(running.session.status).toBe('active');
+    const closed = await call(c, 'session_close', { session_id: running.session.id });
+    expect(sc(closed).session).toMatchObject({ status: 'ended', end_reason: 'terminated' });
+
+    const reader = await connect(t, (await t.hub.services.auth.createApiKey('mcp-sessions-read', ['operator.read'])).key);
+    try {
+      const names = (await reader.listTools()).tools.map((x) => x.name);
+      expect(names).toEqual(expect.arrayContaining(['sessions_list', 'session_get', 'session_recording']));
+      expect(names).not.toContain('session_run');
+      const refused = await call(reader, 'session_run', { satellite: 'free', command: 'true' });
+      expect(refused.isError).toBe(true);
+      expect(text(refused)).toContain('FORBIDDEN: Tool session_run needs scope operator.write');
+      expect(sc(await call(reader, 'sessions_list', { satellite: 'free' })).total).toBeGreaterThanOrEqual(3);
+    } finally {
+      await reader.close();
+    }
+    const tools = (await t.api('GET', '/api/v1/audit/logs?action=mcp.tool&per_page=200')).body.data as any[];
+    expect(new Set(tools.map((e) => e.target.id))).toEqual(new Set([...SESSION_TOOLS, 'approvals_list', 'approval_resolve']));
+    expect(tools.every((e) => e.actor.type === 'mcp')).toBe(true);
   });
 });
