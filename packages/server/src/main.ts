@@ -192,6 +192,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   let metrics: Metrics | undefined;
   const commands = commandsServiceFactory({
     store: commandsStoreFactory({ db }),
+    logger,
     resolveRef: devices.resolveRef,
     resolveTargets: async (t) => {
       const direct = await devices.resolveTargets(t);

@@ -253,33 +253,50 @@ export type AuditService = ReturnType<typeof auditServiceFactory>;
  * before it is queued; a segment is deleted when all its entries are in the database.
  */
 function createWal(dir: string, logger: Logger) {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const tag = `${process.pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
   const segments = new Map<number, { file: string; fd: number; pending: number }>();
   let seq = 0;
-  let current = open();
+  // A log that cannot be written (disk full, directory removed) never stops auditing: entries
+  // stay queued in memory and are retried as before; it is said once.
+  let broken = false;
+  const fail = (err: unknown) => {
+    if (!broken) logger.error({ err: (err as Error).message }, 'audit write-ahead log failed; entries are kept in memory only');
+    broken = true;
+  };
   function open() {
     const file = path.join(dir, `audit-${tag}-${++seq}.wal`);
-    const seg = { file, fd: openSync(file, 'a', 0o600), pending: 0 };
+    let fd = -1;
+    if (!broken) {
+      try {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        fd = openSync(file, 'a', 0o600);
+      } catch (err) {
+        fail(err);
+      }
+    }
+    const seg = { file, fd, pending: 0 };
     segments.set(seq, seg);
     return { seq, seg };
   }
+  let current = open();
   function drop(n: number) {
     const seg = segments.get(n);
     if (!seg) return;
     segments.delete(n);
-    closeSync(seg.fd);
-    rmSync(seg.file, { force: true });
+    try {
+      if (seg.fd >= 0) closeSync(seg.fd);
+      rmSync(seg.file, { force: true });
+    } catch {
+      /* best effort */
+    }
   }
-  let broken = false;
   return {
     append(row: AuditLogsTable): number {
-      if (!broken) {
+      if (!broken && current.seg.fd >= 0) {
         try {
           writeSync(current.seg.fd, `${JSON.stringify(row)}\n`);
         } catch (err) {
-          broken = true; // e.g. disk full: the queue still retries; say so once
-          logger.error({ err: (err as Error).message }, 'audit write-ahead log failed; entries are kept in memory only');
+          fail(err);
         }
       }
       current.seg.pending++;

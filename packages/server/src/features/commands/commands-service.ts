@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ERROR_CODES, type ErrorCode, HiveError, isErrorCode, isNodeCommand, NODE_COMMANDS } from '@hive/protocol';
+import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Bus } from '../../bus/bus.js';
 import { newId } from '../../lib/ids.js';
@@ -89,8 +90,10 @@ export const commandsServiceFactory = ({
   signer,
   fanoutConcurrency = 1000,
   onFinished,
+  logger,
 }: {
   store: CommandsStore;
+  logger?: Pick<Logger, 'error'> | undefined;
   resolveRef: (ref: string) => Promise<SatelliteView>;
   resolveTargets: (t: Target) => Promise<SatelliteView[]>;
   bus: Bus;
@@ -320,7 +323,9 @@ export const commandsServiceFactory = ({
       return { job, dispatchNow: false };
     }
     job.state = 'running';
-    await store.insert(job);
+    // Not awaited: the row goes out with the next batch (a fan-out admits thousands in one go);
+    // the job's later update queues behind it and reads wait for both.
+    void store.insert(job).catch((err: Error) => logger?.error({ err: err.message, job: job.id }, 'job row could not be stored'));
     return { job, dispatchNow: true };
   }
 
