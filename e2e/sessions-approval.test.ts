@@ -189,9 +189,10 @@ describe('approval waiting: session.open and file.write wait for a person instea
     expect(cp.stdout).toContain(sha256(data));
     expect(sha256(readFileSync(target))).toBe(sha256(data));
 
-    const denied = path.join(files, 'denied.txt');
-    const small = path.join(local, 'denied.txt');
-    writeFileSync(small, 'nope\n');
+    // Large enough that the refusal comes while the CLI still has most of the body to send.
+    const denied = path.join(files, 'denied.bin');
+    const small = path.join(local, 'denied.bin');
+    writeFileSync(small, randomBytes(32 * 1024 * 1024));
     const cp2 = hiveLive(['cp', small, `gated:${denied}`], env);
     const m2 = await cp2.stderrMatch(/waiting for approval (apr_[\w-]+)/);
     await t.api('POST', `/api/v1/approvals/${m2[1]}/deny`, { reason: 'no uploads today' }, approverKey);

@@ -57,6 +57,7 @@ function putFile(
   }
   const tlsOpts = tlsOptionsOf(auth);
   return new Promise((resolve, reject) => {
+    const body = createReadStream(file);
     const opts: http.RequestOptions = {
       host: u.hostname.replace(/^\[|\]$/g, ''),
       port: u.port || (https ? 443 : 80),
@@ -78,6 +79,12 @@ function putFile(
         text += d;
       });
       res.on('end', () => {
+        // A refusal (e.g. APPROVAL_DENIED) can come before the body was sent: stop sending it.
+        if (!req.writableFinished) {
+          body.unpipe(req);
+          body.destroy();
+          req.destroy();
+        }
         try {
           resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
         } catch {
@@ -92,7 +99,6 @@ function putFile(
       if (typeof id === 'string') onApproval({ approval_id: id, ...(typeof expires === 'string' ? { expires_at: expires } : {}) });
     });
     req.on('error', reject);
-    const body = createReadStream(file);
     body.on('error', (err) => req.destroy(err));
     body.pipe(req);
   });
