@@ -112,6 +112,27 @@ describe.skipIf(missing !== null)('two hub instances on one PostgreSQL + Redis',
     await opB.close();
   });
 
+  it('a PTY session opened through B on a satellite held by A streams through the tunnel; A can end it', async () => {
+    const opB = await operator(b);
+    const res = await opB.request<{ session: { id: string }; attach: unknown }>('session.open', {
+      satellite: 'files-a',
+      attach: 'events',
+      command: 'echo from-the-pty; sleep 30',
+    });
+    const id = res.session.id;
+    let text = '';
+    await opB.waitEvent('session:output', (p) => {
+      if (p.session_id === id) text += Buffer.from(p.output, 'base64').toString();
+      return text.includes('from-the-pty');
+    });
+    const closed = await a.api('DELETE', `/api/v1/sessions/${id}`);
+    expect(closed.status, JSON.stringify(closed.body)).toBe(200);
+    expect(closed.body.data).toMatchObject({ status: 'ended', end_reason: 'terminated' });
+    const ended = await opB.waitEvent('session:ended', (p) => p.session_id === id);
+    expect(ended.reason).toBe('terminated');
+    await opB.close();
+  });
+
   it('events reach operators on every instance; revoking a key closes its connections everywhere', async () => {
     const key = await a.api('POST', '/api/v1/apikeys', { name: 'roaming', scopes: ['operator.read'] });
     expect(key.status, JSON.stringify(key.body)).toBe(201);

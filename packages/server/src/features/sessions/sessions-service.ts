@@ -367,6 +367,15 @@ export function sessionsServiceFactory(deps: {
       source: 'api',
     });
     checkCapacity(sat);
+    if (bus.clustered) {
+      // Other instances relay sessions to this satellite too: the limit is the satellite's.
+      const active = await store.countActive(sat.id);
+      if (active >= cfg.maxPerAgent) {
+        throw new HiveError('SESSION_LIMIT', `Satellite ${sat.slug} already has ${active} active sessions (max_sessions_per_agent ${cfg.maxPerAgent})`, {
+          max: cfg.maxPerAgent,
+        });
+      }
+    }
     return { sat, reason };
   }
 
@@ -738,7 +747,12 @@ export function sessionsServiceFactory(deps: {
     }
   }
 
-  const unsubscribe = bus.subscribe(({ event, payload }) => {
+  const unsubscribe = bus.subscribe(({ event, payload, origin }) => {
+    if (event === 'session:close') {
+      const l = origin ? live.get((payload as { session_id?: string }).session_id ?? '') : undefined;
+      if (l) void terminate(l, 'terminated').catch((err) => logger.error({ err: (err as Error).message }, 'remote close failed'));
+      return;
+    }
     const a = payload as ApprovalView | null;
     if (event !== 'approval.resolved' || a?.command !== SESSION_OPEN_COMMAND || !a.job_id?.startsWith('sess_')) return;
     void onRunDecision(a).catch((err) => logger.error({ err: (err as Error).message }, 'run decision failed'));
@@ -783,7 +797,11 @@ export function sessionsServiceFactory(deps: {
     mayAct(p, rec);
     const l = live.get(id);
     if (l) await terminate(l, 'terminated');
-    else if (rec.status === 'pending_approval') {
+    else if (bus.clustered && rec.hub_id && rec.hub_id !== deps.hubId && (rec.status === 'active' || rec.status === 'opening')) {
+      // Relayed by another instance: that one ends it; we wait for its session:ended.
+      bus.publish('session:close', { session_id: id, by: `${p.type}:${p.name}` });
+      await untilEnded(id, 10_000);
+    } else if (rec.status === 'pending_approval') {
       // Withdrawing the approval ends the wait (and the row) wherever it waits.
       if (rec.approval_id) await approvals.withdraw(rec.approval_id, `${p.type}:${p.name}`, 'session closed by an operator');
       await endUnstarted(rec, 'cancelled', ['pending_approval']);

@@ -172,6 +172,17 @@ export function sessionsStoreFactory(db: Db) {
       return { items: rows.map(fromRow), total: Number(n) };
     },
 
+    /** Sessions opening or active on a satellite, whichever instance relays them. */
+    async countActive(satelliteId: string): Promise<number> {
+      const [{ n } = { n: 0 }] = await db
+        .selectFrom('sessions')
+        .select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('satellite_id', '=', satelliteId)
+        .where('status', 'in', ['opening', 'active'])
+        .execute();
+      return Number(n);
+    },
+
     /** Sessions left live by a previous run of the hub (a PTY does not outlive its relay). */
     async liveLeftovers(): Promise<SessionRow[]> {
       return (await db.selectFrom('sessions').selectAll().where('status', 'in', LIVE).execute()).map(fromRow);
