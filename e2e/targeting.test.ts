@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { invokeSigningPayload } from '@hive/protocol';
-import { generateIdentity, HiveClient } from '@hive/sdk';
+import { invokeRootPayload, invokeSigningPayload } from '@hive/protocol';
+import { generateIdentity, HiveClient, merkleLeaf, merkleTree } from '@hive/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { memTokens, simNode } from './fleet.js';
@@ -267,6 +267,22 @@ describe('signed invokes: a node refuses anything its pinned hub key did not sig
     const replay = await send('i7', good);
     expect(replay.error.details.reason).toBe('replayed');
     expect(ran).toEqual(['c6']);
+
+    // Fan-out batches: one signature over a Merkle root, a proof per invoke.
+    const batch = [base('b1'), base('b2', { target: 'someone-else' }), base('b3', { command: 'system.health' })];
+    const { root, proofs } = merkleTree(batch.map((p) => merkleLeaf(invokeSigningPayload(p))));
+    const rootSig = sign(null, Buffer.from(invokeRootPayload(root.toString('base64url'))), hubKey.privateKey).toString('base64url');
+    const withProof = (i: number, over: Record<string, unknown> = {}) => ({ ...batch[i], sig: rootSig, proof: proofs[i], ...over });
+    expect((await send('m1', withProof(0))).ok).toBe(true);
+    expect((await send('m2', withProof(1))).error.details.reason).toBe('addressed to another device');
+    // Another invoke's proof, or a changed field, does not lead to the signed root.
+    expect((await send('m3', withProof(2, { proof: proofs[0] }))).error.details.reason).toBe('bad signature');
+    expect((await send('m4', withProof(2, { params: { extra: 1 } }))).error.details.reason).toBe('bad signature');
+    const forgedRoot = sign(null, Buffer.from(invokeRootPayload(root.toString('base64url'))), forger.privateKey).toString('base64url');
+    expect((await send('m5', withProof(2, { sig: forgedRoot }))).error.details.reason).toBe('bad signature');
+    expect((await send('m6', withProof(2, { proof: ['X'.repeat(44)] }))).error.details.reason).toBe('malformed invoke');
+    expect((await send('m7', withProof(2))).ok).toBe(true);
+    expect(ran).toEqual(['c6', 'b1', 'b3']);
     await client.close();
     hub.close();
   });

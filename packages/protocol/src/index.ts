@@ -88,7 +88,7 @@ export {
   type Scope,
   WireErrorSchema,
 } from './frames.js';
-export { canonicalJson, InvokeCancelParams, InvokeParams, invokeSigningPayload } from './invoke.js';
+export { canonicalJson, InvokeCancelParams, InvokeParams, invokeRootPayload, invokeSigningPayload } from './invoke.js';
 export { DEFAULT_LIMITS, type Limits } from './limits.js';
 export {
   AuditQueryParams,

@@ -11,8 +11,16 @@ export const InvokeParams = z.object({
   issuedAt: z.number().int(),
   /** ms since epoch after which the node must not start (or must stop) the command. */
   deadline: z.number().int(),
-  /** Hub's Ed25519 signature over `invokeSigningPayload(...)`, base64url. */
+  /** Hub's Ed25519 signature over `invokeSigningPayload(...)` — or, with `proof`, over `invokeRootPayload(root)` — base64url. */
   sig: z.string().min(80).max(100).optional(),
+  /**
+   * Batch-signed fan-out: the path from this invoke's leaf to the signed Merkle root, each step
+   * `L`/`R` + the sibling hash (base64url SHA-256). See docs/protocol.md §7.
+   */
+  proof: z
+    .array(z.string().regex(/^[LR][A-Za-z0-9_-]{43}$/))
+    .max(40)
+    .optional(),
 });
 export type InvokeParams = z.infer<typeof InvokeParams>;
 
@@ -29,7 +37,12 @@ export function canonicalJson(value: unknown): string {
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
 }
 
+/** What the hub signs for a batch: the Merkle root over the batch's invoke payloads (base64url). */
+export function invokeRootPayload(rootB64u: string): string {
+  return `hive.invoke.root.v1\n${rootB64u}`;
+}
+
 /** Bytes the hub signs for every invoke; the node verifies them against the key pinned at pairing. */
-export function invokeSigningPayload(p: Omit<InvokeParams, 'sig'>): string {
+export function invokeSigningPayload(p: Omit<InvokeParams, 'sig' | 'proof'>): string {
   return ['hive.invoke.v1', p.target ?? '', p.correlationId, p.command, String(p.issuedAt), String(p.deadline), canonicalJson(p.params)].join('\n');
 }

@@ -10,6 +10,7 @@ import {
   HiveError,
   InvokeCancelParams,
   InvokeParams,
+  invokeRootPayload,
   invokeSigningPayload,
   PROTOCOL_MAX,
   PROTOCOL_MIN,
@@ -25,6 +26,7 @@ import {
 import WebSocket from 'ws';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type DeviceIdentity, signConnect, verifySignature } from './identity.js';
+import { merkleLeaf, merkleRootOf } from './merkle.js';
 import { type HubTrust, normalizeFingerprint, secureConnector, type TlsSeen } from './tls.js';
 
 export interface TokenStoreLike {
@@ -561,8 +563,12 @@ export class HiveClient extends EventEmitter {
     const ids = { correlationId: inv.correlationId, command: inv.command };
     if (!this.hubKey) return undefined; // nothing pinned (hub without signing): local policy still applies
     if (!inv.sig) return { reason: 'unsigned', ...ids };
-    const { sig, ...unsigned } = inv;
-    if (!verifySignature(this.hubKey, invokeSigningPayload(unsigned), sig)) return { reason: 'bad signature', ...ids };
+    const { sig, proof, ...unsigned } = inv;
+    if (proof) {
+      // Batch-signed: the proof must lead from this very invoke to the root the hub signed.
+      const root = merkleRootOf(merkleLeaf(invokeSigningPayload(unsigned)), proof);
+      if (!root || !verifySignature(this.hubKey, invokeRootPayload(root.toString('base64url')), sig)) return { reason: 'bad signature', ...ids };
+    } else if (!verifySignature(this.hubKey, invokeSigningPayload(unsigned), sig)) return { reason: 'bad signature', ...ids };
     if (this.opts.identity && inv.target !== this.opts.identity.deviceId) return { reason: 'addressed to another device', ...ids };
     const now = Date.now();
     if (inv.issuedAt < now - INVOKE_SKEW_MS || inv.issuedAt > now + INVOKE_SKEW_MS) return { reason: 'stale', ...ids };

@@ -18,10 +18,20 @@ export function deviceIdFromPublicKey(publicKeyB64u: string): string {
   return createHash('sha256').update(Buffer.from(publicKeyB64u, 'base64url')).digest('hex');
 }
 
+// Parsed keys, by their base64url text: a node checks every invoke against the same hub key, a
+// hub sees the same devices reconnect. Bounded; the oldest entry goes first.
+const keyCache = new Map<string, KeyObject>();
+const KEY_CACHE_MAX = 20_000;
+
 export function publicKeyObject(publicKeyB64u: string): KeyObject {
+  const cached = keyCache.get(publicKeyB64u);
+  if (cached) return cached;
   const raw = Buffer.from(publicKeyB64u, 'base64url');
   if (raw.length !== 32) throw new Error('Ed25519 public key must be 32 bytes');
-  return createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  const key = createPublicKey({ key: Buffer.concat([ED25519_SPKI_PREFIX, raw]), format: 'der', type: 'spki' });
+  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
+  keyCache.set(publicKeyB64u, key);
+  return key;
 }
 
 export function generateIdentity(): DeviceIdentity {

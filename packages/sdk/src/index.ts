@@ -19,4 +19,5 @@ export {
   TokenStore,
   verifySignature,
 } from './identity.js';
+export { type MerkleStep, merkleLeaf, merkleRootOf, merkleTree } from './merkle.js';
 export { type HubTrust, normalizeFingerprint, sameFingerprint, secureConnector, type TlsSeen } from './tls.js';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ERROR_CODES, type ErrorCode, HiveError, isErrorCode, isNodeCommand, NODE_COMMANDS } from '@hive/protocol';
+import { ERROR_CODES, type ErrorCode, HiveError, type InvokeParams, isErrorCode, isNodeCommand, NODE_COMMANDS } from '@hive/protocol';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Bus } from '../../bus/bus.js';
@@ -71,6 +71,8 @@ export interface BatchResult {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 /** Extra time the hub waits beyond the node's own timeout, for the result to travel back. */
+/** Invokes signed together in a fan-out (one Ed25519 signature per chunk). */
+const SIGN_CHUNK = 1024;
 const TRANSIT_GRACE_MS = 2_000;
 const ScriptParams = z.record(z.string(), z.unknown());
 
@@ -199,24 +201,29 @@ export const commandsServiceFactory = ({
     });
   }
 
-  /** Sends a job to its node and records the outcome. */
-  function dispatch(job: JobsTable, params: Record<string, unknown>): Promise<JobView> {
+  /** The unsigned invoke of a job, issued at `at`. */
+  function invokeOf(job: JobsTable, params: Record<string, unknown>, at: number): Omit<InvokeParams, 'sig' | 'proof'> {
+    // system.run takes its own timeout; give it the job's.
+    const nodeParams = job.command === 'system.run' ? { ...params, timeoutMs: job.timeout_ms } : params;
+    return {
+      command: job.command,
+      params: nodeParams,
+      correlationId: job.correlation_id,
+      target: job.satellite_id,
+      issuedAt: at,
+      deadline: at + job.timeout_ms,
+    };
+  }
+
+  /** Sends a job to its node and records the outcome (`signed`: already signed with its batch). */
+  function dispatch(job: JobsTable, params: Record<string, unknown>, signed?: InvokeParams): Promise<JobView> {
     const run = (async () => {
       const started = new Date();
       job.state = 'running';
       job.started_at = started.toISOString();
       running.set(job.id, job);
       publish(job);
-      // system.run takes its own timeout; give it the job's.
-      const nodeParams = job.command === 'system.run' ? { ...params, timeoutMs: job.timeout_ms } : params;
-      const invoke = signer.sign({
-        command: job.command,
-        params: nodeParams,
-        correlationId: job.correlation_id,
-        target: job.satellite_id,
-        issuedAt: started.getTime(),
-        deadline: started.getTime() + job.timeout_ms,
-      });
+      const invoke = signed ?? signer.sign(invokeOf(job, params, started.getTime()));
       try {
         const data = await bus.invokeNode(job.satellite_id, invoke, job.timeout_ms + TRANSIT_GRACE_MS);
         const exitCode = (data as { exitCode?: number | null } | null)?.exitCode;
@@ -398,6 +405,17 @@ export const commandsServiceFactory = ({
         next(); // hand the slot over
       else active--;
     };
+    // Jobs go out in chunks signed together (one signature per chunk, a Merkle proof each).
+    let toSend: JobsTable[] = [];
+    const sendChunk = () => {
+      if (toSend.length === 0) return;
+      const chunk = toSend;
+      toSend = [];
+      const signed = signer.signMany(chunk.map((job) => invokeOf(job, params, Date.now())));
+      chunk.forEach((job, k) => {
+        void slot().then(() => dispatch(job, params, signed[k]).finally(release));
+      });
+    };
     for (let i = 0; i < sats.length; i++) {
       const sat = sats[i] as SatelliteView;
       const base = { satellite_id: sat.id, slug: sat.slug };
@@ -427,15 +445,16 @@ export const commandsServiceFactory = ({
       }
       if (req.async || job.state === 'queued') {
         record(toJobView(job));
-        if (dispatchNow) {
-          void slot().then(() => dispatch(job, params).finally(release));
-        }
+        if (dispatchNow) toSend.push(job);
+        if (toSend.length >= SIGN_CHUNK) sendChunk();
         continue;
       }
       const final = waitFinal(job.id).then(record);
       finals.push(final);
-      if (dispatchNow) void slot().then(() => dispatch(job, params).finally(release));
+      if (dispatchNow) toSend.push(job);
+      if (toSend.length >= SIGN_CHUNK) sendChunk();
     }
+    sendChunk();
     await Promise.all(finals);
     const summary = { total: results.length, succeeded: 0, failed: 0, offline: 0, denied: 0, timed_out: 0, pending_approval: 0, queued: 0, cancelled: 0 };
     for (const r of results) {

@@ -1,6 +1,6 @@
 import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
-import { type InvokeParams, invokeSigningPayload } from '@hive/protocol';
-import { generateIdentity } from '@hive/sdk';
+import { type InvokeParams, invokeRootPayload, invokeSigningPayload } from '@hive/protocol';
+import { generateIdentity, merkleLeaf, merkleTree } from '@hive/sdk';
 import type { Db } from '../../store/db.js';
 import { nowIso } from '../../store/db.js';
 
@@ -8,6 +8,11 @@ export interface HubSigner {
   /** Raw Ed25519 public key, base64url; sent in every node hello and pinned by nodes. */
   publicKey: string;
   sign(p: Omit<InvokeParams, 'sig'>): InvokeParams;
+  /**
+   * Signs a fan-out batch with one signature: the Merkle root over the invokes' payloads; each
+   * invoke gets its proof (docs/protocol.md §7). A batch of one is signed plainly.
+   */
+  signMany(ps: Omit<InvokeParams, 'sig' | 'proof'>[]): InvokeParams[];
 }
 
 /**
@@ -28,11 +33,18 @@ export async function loadHubSigner(db: Db): Promise<HubSigner> {
   }
   const parsed = JSON.parse(row.value) as { publicKey: string; privateKeyPem: string };
   const key: KeyObject = createPrivateKey(parsed.privateKeyPem);
+  const signOne = (p: Omit<InvokeParams, 'sig'>): InvokeParams => {
+    const sig = sign(null, Buffer.from(invokeSigningPayload(p)), key).toString('base64url');
+    return { ...p, sig };
+  };
   return {
     publicKey: parsed.publicKey,
-    sign(p) {
-      const sig = sign(null, Buffer.from(invokeSigningPayload(p)), key).toString('base64url');
-      return { ...p, sig };
+    sign: signOne,
+    signMany(ps) {
+      if (ps.length <= 1) return ps.map(signOne);
+      const { root, proofs } = merkleTree(ps.map((p) => merkleLeaf(invokeSigningPayload(p))));
+      const sig = sign(null, Buffer.from(invokeRootPayload(root.toString('base64url'))), key).toString('base64url');
+      return ps.map((p, i) => ({ ...p, sig, proof: proofs[i] ?? [] }));
     },
   };
 }
