@@ -16,6 +16,7 @@ describe('hive server --print-config and config errors', () => {
       JWT_SECRET: 'super-secret-jwt',
       DB_PASS: 'pg-pass-123',
       HIVE_HOST: '0.0.0.0',
+      HIVE_REDIS_URL: 'redis://:redis-pass-456@cache:6379/0',
     });
     expect(res.code, res.stderr).toBe(0);
     expect(res.stdout).toContain('port: 9100');
@@ -24,6 +25,8 @@ describe('hive server --print-config and config errors', () => {
     expect(res.stdout).toContain('jwt_secret: "[REDACTED]"');
     expect(res.stdout).not.toContain('super-secret-jwt');
     expect(res.stdout).not.toContain('pg-pass-123');
+    expect(res.stdout).toContain('redis_url: redis://:[REDACTED]@cache:6379/0');
+    expect(res.stdout).not.toContain('redis-pass-456');
     cleanup(dir);
   });
 

@@ -20,7 +20,7 @@ export interface ServerFlags {
 export function printableConfig(value: unknown, key = ''): any {
   if (typeof value === 'string') {
     if (/(api_?key|secret|password|token)$/i.test(key)) return '[REDACTED]';
-    return value.replace(/(\/\/[^:/@]+:)[^@]+@/, '$1[REDACTED]@');
+    return value.replace(/(\/\/[^:/@]*:)[^@]+@/, '$1[REDACTED]@');
   }
   if (Array.isArray(value)) return value.map((v) => printableConfig(v));
   if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, printableConfig(v, k)]));
