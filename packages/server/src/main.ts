@@ -372,7 +372,9 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     services,
     tls: cert && (({ key: _k, cert: _c, ...info }) => info)(cert),
     async listen() {
-      await app.listen({ host: config.server.host, port: config.server.port });
+      // A deep accept queue: after a restart the whole fleet reconnects within seconds, and
+      // handshakes that do synchronous SQLite work must not make the kernel drop new SYNs.
+      await app.listen({ host: config.server.host, port: config.server.port, backlog: 4096 });
       const addr = app.server.address() as AddressInfo;
       const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
       if (cert) logger.info({ fingerprint: cert.fingerprint, cert: cert.certFile, generated: cert.generated }, 'serving HTTPS and WSS only');
