@@ -102,6 +102,9 @@ function closeCodeFor(code: ErrorCode): number {
  * The one WebSocket endpoint (`/ws`, aliases `/ws/agent`, `/ws/ui`). Owns the frame loop and
  * the limits; everything else is a call into a feature service.
  */
+/** Bus events that only hub instances exchange (scale-out): never sent to operators. */
+const INTERNAL_EVENTS = new Set(['job:cancel', 'session:close']);
+
 export function createWsServer(deps: WsDeps) {
   const { limits, logger, bus, devices, audit } = deps;
   const maxMissed = deps.heartbeatMaxMissed ?? 3;
@@ -658,6 +661,8 @@ export function createWsServer(deps: WsDeps) {
   }
 
   const unsubscribe = bus.subscribe(({ event, payload }) => {
+    // Requests between hub instances, not news for operators.
+    if (INTERNAL_EVENTS.has(event)) return;
     if (event === 'credentials:revoked') {
       const id = (payload as { principal_id?: string }).principal_id;
       for (const op of operators) if (op.auth?.principal.id === id) op.close(CLOSE_CODES.REVOKED.code, 'credentials revoked');
