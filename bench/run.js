@@ -6,34 +6,46 @@
  *
  *   node bench/run.js [--satellites N] [--name NAME] [--rate R] [--duration S]
  */
-import { execFileSync } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { forkChild, guard, nextMessage, registerTempDir, stopChild } from './lib/children.js';
+import { registerTempDir, stopChild } from './lib/children.js';
+import {
+  connectWorkers,
+  countBy,
+  endLoopWindow,
+  FD_MARGIN,
+  fanout,
+  fixedRate,
+  kb,
+  log,
+  MAX_PER_WORKER,
+  makeApiKey,
+  mark,
+  marks,
+  pool,
+  RESULTS_DIR,
+  removeStaleDataDirs,
+  runRelayBaseline,
+  SATELLITE_WORKER,
+  shardsOf,
+  startHub,
+  startLoopWindow,
+  startWorkers,
+  timeline,
+  workerStats,
+} from './lib/fleet.js';
 import { createHubApi } from './lib/http.js';
 import { cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, memoryOf, openFileLimit } from './lib/proc.js';
 import { round, summarize } from './lib/stats.js';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
-const HIVE_BIN = path.join(ROOT, 'packages/cli/bin/hive.js');
-const SATELLITE_WORKER = path.join(HERE, 'satellite-worker.js');
-const RELAY_SERVER = path.join(HERE, 'relay-server.js');
-const RELAY_WORKER = path.join(HERE, 'relay-worker.js');
-const RESULTS_DIR = path.join(HERE, 'results');
-
-/** Sockets per worker process: well under the per-process open-file limit. */
-const MAX_PER_WORKER = 2500;
-/** File descriptors a process needs besides its sockets (node, sqlite, pipes...). */
-const FD_MARGIN = 512;
-
 const HELP = `Usage: node bench/run.js [options]      (or: npm run bench -- [options])
 
+  --suite default|full|sessions
+                           full: every SPEC number, sections, results/full.json (see --suite full --help);
+                           sessions: the session throughput bench alone (default: this suite)
   --satellites N           simulated satellites (default 1000)
   --name NAME              results file bench/results/NAME.json (default: "default" for N=1000, else "n<N>")
   --rate R                 exec requests per second in the fixed-rate phase (default 200)
@@ -65,6 +77,7 @@ function parseOptions() {
   try {
     parsed = parseArgs({
       options: {
+        suite: { type: 'string' },
         satellites: { type: 'string' },
         name: { type: 'string' },
         rate: { type: 'string' },
@@ -107,305 +120,6 @@ function parseOptions() {
     httpConcurrency: Math.floor(intOption(v, 'http-concurrency', 256, 1, 4096)),
     hubCpuProf: v['hub-cpu-prof'] ? path.resolve(v['hub-cpu-prof']) : undefined,
     hubLogFile: v['hub-log'] ? path.resolve(v['hub-log']) : undefined,
-  };
-}
-
-const T0 = performance.now();
-/** Phase boundaries on the monotonic clock V8 CPU profiles use (µs), to cut a hub profile by phase. */
-const marks = [];
-const mark = (phase) => marks.push({ phase, monotonicUs: Number(process.hrtime.bigint() / 1000n) });
-const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`);
-
-/** Contiguous index ranges [first, first+count) for `workers` shards. */
-function shardsOf(n, workers) {
-  const out = [];
-  const base = Math.floor(n / workers);
-  let first = 0;
-  for (let w = 0; w < workers; w++) {
-    const count = base + (w < n % workers ? 1 : 0);
-    out.push({ first, count });
-    first += count;
-  }
-  return out;
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight. */
-async function pool(items, limit, fn) {
-  const out = new Array(items.length);
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
-  return out;
-}
-
-const kb = (v) => (v === null || v === undefined ? 'n/a' : `${(v / 1024).toFixed(1)} MB`);
-const countBy = (codes) => {
-  const out = {};
-  for (const c of codes) if (c) out[c] = (out[c] ?? 0) + 1;
-  return out;
-};
-
-// ------------------------------------------------------------------------------------ hub
-
-/** Data dirs left by a bench that was killed with SIGKILL (its pid is in the name). */
-function removeStaleDataDirs() {
-  for (const entry of readdirSync(os.tmpdir())) {
-    const m = /^hive-bench-(\d+)-/.exec(entry);
-    if (!m) continue;
-    try {
-      process.kill(Number(m[1]), 0);
-    } catch (err) {
-      if (err.code === 'ESRCH') rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
-    }
-  }
-}
-
-/**
- * Secrets the hub prints in its banner (a console API key, a one-time admin password) must
- * never reach a file: the results are committed.
- */
-function redactSecrets(line) {
-  return line.replace(/hive_[A-Za-z0-9]+_[A-Za-z0-9_-]+/g, 'hive_<redacted>').replace(/(password|secret|token)(\W+)\S+/gi, '$1$2<redacted>');
-}
-
-/**
- * Watches the hub's stdout/stderr: finds the banner's URL, counts warn/error log lines and keeps
- * the last 20 of them (plus `hive:` messages) for the results. Banner lines are not kept.
- */
-function watchHubOutput(child, logFile) {
-  const copy = logFile ? createWriteStream(logFile) : undefined;
-  const log = { warnings: 0, errors: 0, last: [] };
-  let onUrl;
-  const url = new Promise((resolve) => {
-    onUrl = resolve;
-  });
-  const keep = (line) => {
-    log.last.push(redactSecrets(line).slice(0, 500));
-    if (log.last.length > 20) log.last.shift();
-  };
-  const onLine = (line) => {
-    copy?.write(`${redactSecrets(line)}\n`);
-    const m = /listening on (http:\/\/[^\s]+)/.exec(line);
-    if (m) onUrl(m[1]);
-    let entry;
-    try {
-      entry = JSON.parse(line);
-    } catch {
-      if (line.startsWith('hive:')) keep(line);
-      return;
-    }
-    if (typeof entry?.level !== 'number' || entry.level < 40) return;
-    if (entry.level >= 50) log.errors++;
-    else log.warnings++;
-    keep(line);
-  };
-  createInterface({ input: child.stdout }).on('line', onLine);
-  createInterface({ input: child.stderr }).on('line', onLine);
-  return { url, log };
-}
-
-async function startHub(dataDir, apiKey, { cpuProfDir, logFile }) {
-  // A clean environment: no HIVE_* from the caller's shell may point the hub elsewhere.
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('HIVE_') && k !== 'ADMIN_API_KEY'));
-  env.ADMIN_API_KEY = apiKey;
-  env.HIVE_LOG_LEVEL = 'warn';
-  const child = forkChild(HIVE_BIN, ['server', '--host', '127.0.0.1', '--port', '0', '--data', dataDir], {
-    label: 'hub',
-    env,
-    silent: true,
-    execArgv: cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [],
-  });
-  const out = watchHubOutput(child, logFile);
-  const url = await guard(out.url, 30_000, 'hub start (its "listening on" banner)');
-  const { port } = new URL(url);
-  return { child, url, port: Number(port), wsUrl: `${url.replace(/^http/, 'ws')}/ws`, log: out.log };
-}
-
-// ------------------------------------------------------------------------------ satellites
-
-async function startWorkers(script, label, shards, initFor) {
-  const children = shards.map((_, w) => forkChild(script, [], { label: `${label} ${w}` }));
-  const ready = children.map((c) => nextMessage(c, 'ready'));
-  await guard(Promise.all(children.map((c) => nextMessage(c, 'booted'))), 60_000, `${label}s booted`);
-  children.forEach((c, w) => {
-    c.send({ type: 'init', ...initFor(shards[w], w) });
-  });
-  const msgs = await guard(Promise.all(ready), 180_000, `${label}s ready`);
-  return { children, ready: msgs };
-}
-
-/**
- * Tells every worker to connect its shard and waits until all report every hello. With
- * `serverPid`, samples that process's CPU time once a second against the connected count, to
- * show whether the cost per connection grows with the fleet (quarters of the fleet).
- */
-async function connectWorkers(children, total, what, timeoutMs, serverPid) {
-  const connected = children.map((c) => nextMessage(c, 'connected'));
-  const progress = new Array(children.length).fill(0);
-  children.forEach((c, w) => {
-    c.on('message', (m) => {
-      if (m?.type === 'progress') progress[w] = m.connected;
-    });
-  });
-  const count = () => progress.reduce((a, b) => a + b, 0);
-  const samples = [];
-  const sample = (n) => {
-    if (serverPid) samples.push({ n, cpuMs: cpuMsOf(serverPid) });
-  };
-  let ticks = 0;
-  const ticker = setInterval(() => {
-    sample(count());
-    if (++ticks % 5 === 0) log(`  ${what}: ${count()}/${total} connected`);
-  }, 1000);
-  sample(0);
-  const startedAt = performance.timeOrigin + performance.now();
-  const t0 = performance.now();
-  for (const c of children) c.send({ type: 'connect' });
-  try {
-    const msgs = await guard(Promise.all(connected), timeoutMs, `${total} ${what} connected`);
-    const ms = performance.now() - t0;
-    sample(total);
-    return { msgs, ms, startedAt, cpuByQuarter: serverPid ? cpuByQuarter(samples, total) : null };
-  } finally {
-    clearInterval(ticker);
-  }
-}
-
-/** Server CPU ms per connection for each quarter of the fleet, from (connected, cpu) samples. */
-function cpuByQuarter(samples, total) {
-  const out = [];
-  for (let q = 1; q <= 4; q++) {
-    const lo = ((q - 1) * total) / 4;
-    const hi = (q * total) / 4;
-    // The samples bracketing this quarter (progress is reported once a second, so approximate).
-    const a = samples.findLast((s) => s.n <= lo) ?? samples[0];
-    const b = samples.find((s) => s.n >= hi) ?? samples[samples.length - 1];
-    out.push(b.n > a.n ? round((b.cpuMs - a.cpuMs) / (b.n - a.n), 2) : null);
-  }
-  return out;
-}
-
-/** When 10 %, 20 %, … 100 % of the fleet had its hello, relative to the start (seconds). */
-function timeline(helloAts, startedAt) {
-  const all = Float64Array.from(helloAts.flatMap((a) => Array.from(a))).sort();
-  const out = [];
-  let prevS = 0;
-  let prevN = 0;
-  for (let d = 1; d <= 10; d++) {
-    const n = Math.ceil((all.length * d) / 10);
-    const atS = (all[n - 1] - startedAt) / 1000;
-    out.push({ pct: d * 10, atS: round(atS, 3), perSecond: round((n - prevN) / Math.max(atS - prevS, 1e-3), 0) });
-    prevS = atS;
-    prevN = n;
-  }
-  return out;
-}
-
-/**
- * Event-loop delay windows (see lib/probe.js): who was stalled during a phase — the hub, the
- * simulated satellites, or the load generator (this process)?
- */
-const ownLoop = monitorEventLoopDelay({ resolution: 10 });
-ownLoop.enable();
-
-function startLoopWindow(hubChild, workers) {
-  for (const c of [hubChild, ...workers]) c.send({ type: 'probe-reset' });
-  ownLoop.reset();
-}
-
-async function endLoopWindow(hubChild, workers) {
-  const ask = (c) => {
-    const reply = nextMessage(c, 'probe');
-    c.send({ type: 'probe' });
-    return reply;
-  };
-  const [hubProbe, ...workerProbes] = await guard(Promise.all([hubChild, ...workers].map(ask)), 10_000, 'event-loop probes');
-  const ms = (ns) => Math.round(ns / 1e4) / 100;
-  return {
-    hub: hubProbe.eld,
-    workers: { p99: Math.max(...workerProbes.map((p) => p.eld.p99)), max: Math.max(...workerProbes.map((p) => p.eld.max)) },
-    loadGenerator: { p50: ms(ownLoop.percentile(50)), p99: ms(ownLoop.percentile(99)), max: ms(ownLoop.max) },
-  };
-}
-
-async function workerStats(children) {
-  const replies = children.map((c) => nextMessage(c, 'stats'));
-  for (const c of children) c.send({ type: 'stats' });
-  return guard(Promise.all(replies), 30_000, 'worker stats');
-}
-
-// ------------------------------------------------------------------------------------ exec
-
-async function fixedRate(api, ids, rate, durationS) {
-  const total = Math.max(1, Math.round(rate * durationS));
-  const intervalMs = 1000 / rate;
-  const latency = [];
-  const hubMs = [];
-  const lag = [];
-  const codes = [];
-  let ok = 0;
-  let lastSend = 0;
-  const t0 = performance.now();
-  await new Promise((resolve) => {
-    let sent = 0;
-    let done = 0;
-    const fire = (i) => {
-      const now = performance.now();
-      lag.push(now - (t0 + i * intervalMs));
-      lastSend = now;
-      api.exec(ids[i % ids.length]).then((r) => {
-        if (r.ok) {
-          ok++;
-          latency.push(r.ms);
-          if (r.hubMs !== null) hubMs.push(r.hubMs);
-        } else codes.push(r.code);
-        if (++done === total) resolve();
-      });
-    };
-    // Open loop: requests leave on schedule whether or not earlier ones have answered.
-    const tick = () => {
-      const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1);
-      while (sent < due) fire(sent++);
-      if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * intervalMs - performance.now()));
-    };
-    tick();
-  });
-  const spanS = (lastSend - t0) / 1000;
-  return {
-    rate,
-    durationS,
-    sent: total,
-    ok,
-    failed: total - ok,
-    errors: countBy(codes),
-    achievedRate: round(total > 1 ? (total - 1) / spanS : total, 1),
-    latencyMs: summarize(latency),
-    hubDurationMs: summarize(hubMs),
-    senderLagMs: summarize(lag),
-  };
-}
-
-async function fanout(api, ids, concurrency) {
-  const timeoutMs = Math.max(60_000, ids.length * 30);
-  const t0 = performance.now();
-  // All N requests at once; the keep-alive agent keeps at most `concurrency` on the wire.
-  const results = await Promise.all(ids.map((id) => api.exec(id, 'system.info', {}, timeoutMs)));
-  const ms = performance.now() - t0;
-  const ok = results.filter((r) => r.ok).length;
-  return {
-    n: ids.length,
-    httpConcurrency: concurrency,
-    totalMs: round(ms, 1),
-    ok,
-    failed: ids.length - ok,
-    errors: countBy(results.map((r) => r.code)),
-    perSecond: round((ids.length * 1000) / ms, 0),
-    latencyMs: summarize(results.filter((r) => r.ok).map((r) => r.ms)),
   };
 }
 
@@ -511,8 +225,7 @@ async function main() {
   let relayWorkers = [];
   try {
     // ---------------------------------------------------------------- hub
-    const apiKey = execFileSync(process.execPath, [HIVE_BIN, 'keygen'], { encoding: 'utf8' }).trim();
-    if (!/^hive_\w+_[\w-]+$/.test(apiKey)) throw new Error(`hive keygen printed an unexpected key: ${apiKey.slice(0, 20)}…`);
+    const apiKey = makeApiKey();
     removeStaleDataDirs();
     const dataDir = mkdtempSync(path.join(os.tmpdir(), `hive-bench-${process.pid}-`));
     registerTempDir(dataDir);
@@ -627,42 +340,10 @@ async function main() {
 
     // ---------------------------------------------------------- bare relay
     log('bare ws relay baseline…');
-    relay = forkChild(RELAY_SERVER, [], { label: 'bare relay' });
-    await guard(nextMessage(relay, 'booted'), 30_000, 'relay booted');
-    const listening = nextMessage(relay, 'listening');
-    relay.send({ type: 'listen' });
-    const { port: relayPort } = await guard(listening, 15_000, 'relay listening');
-    const rw = await startWorkers(RELAY_WORKER, 'relay worker', shards, (s) => ({
-      url: `ws://127.0.0.1:${relayPort}/ws`,
-      count: s.count,
-      concurrency: concurrencyPerWorker,
-    }));
-    relayWorkers = rw.children;
-    const relayBefore = memoryOf(relay.pid);
-    const relayConn = await connectWorkers(relayWorkers, N, 'relay clients', connectTimeoutMs);
-    const relayConnected = memoryOf(relay.pid);
-    const relayFanout = async () => {
-      const done = nextMessage(relay, 'fanout-done');
-      const t0 = performance.now();
-      const timeoutMs = Math.max(60_000, N * 10);
-      relay.send({ type: 'fanout', timeoutMs });
-      const m = await guard(done, timeoutMs + 10_000, 'relay fan-out');
-      return { ...m, parentMs: performance.now() - t0 };
-    };
-    const cold = await relayFanout();
-    const warmRelay = await relayFanout();
-    r.relay = {
-      connectMs: round(relayConn.ms, 1),
-      rssBeforeKB: relayBefore.rssKB,
-      rssConnectedKB: relayConnected.rssKB,
-      perConnectionKB: round((relayConnected.rssKB - relayBefore.rssKB) / N, 1),
-      fanoutMs: round(warmRelay.parentMs, 1),
-      fanoutInRelayMs: round(warmRelay.ms, 1),
-      coldFanoutMs: round(cold.parentMs, 1),
-      clients: warmRelay.clients,
-      ok: warmRelay.ok,
-      failed: warmRelay.failed + warmRelay.timedOut,
-    };
+    const relayRun = await runRelayBaseline({ shards, concurrencyPerWorker, n: N, connectTimeoutMs });
+    relay = relayRun.relay;
+    relayWorkers = relayRun.workers;
+    r.relay = relayRun.result;
     failed ||= r.relay.ok !== N;
     r.comparison = {
       fanoutRatio: round(r.fanout.totalMs / r.relay.fanoutMs, 1),
@@ -705,5 +386,13 @@ async function main() {
   }
 }
 
-await main();
+// `--suite full|sessions` runs bench/full.js (sections registry); the default suite is main() above.
+const suiteArg = process.argv.find((_a, i) => process.argv[i - 1] === '--suite') ?? process.argv.find((a) => a.startsWith('--suite='))?.slice(8);
+if (suiteArg && suiteArg !== 'default') {
+  if (!['full', 'sessions'].includes(suiteArg)) fail(`--suite must be default, full or sessions (got ${suiteArg})`);
+  const { runFull } = await import('./full.js');
+  await runFull(suiteArg);
+} else {
+  await main();
+}
 process.exit();

@@ -66,6 +66,14 @@ export function onFailure(fn) {
   return () => failureListeners.delete(fn);
 }
 
+/**
+ * Forgets a failure once the caller has dealt with it (the full suite records it in the section
+ * that caused it and carries on with the next one).
+ */
+export function clearFailure() {
+  failure = undefined;
+}
+
 function fail(err) {
   if (failure) return;
   failure = err;
