@@ -21,6 +21,8 @@ const PIPE_WORKER = path.join(BENCH_DIR, 'pipe-worker.js');
 const SESSION_LINES = 40_000;
 /** Streams one connection may carry (protocol STREAM_MAX_PER_CONNECTION is 64; keep room). */
 const STREAMS_PER_CONNECTION = 50;
+/** Per-connection message limit of the sessions hub (see the config below). */
+const STREAM_MESSAGE_RATE = 100_000;
 
 /** Max VmRSS of `pid` while `fn` runs, sampled every 50 ms. */
 async function withPeakRss(pid, fn) {
@@ -106,6 +108,7 @@ function download({ port, apiKey, satellite, remotePath, size, sha }) {
         headers: { 'x-api-key': apiKey },
       },
       (res) => {
+        if (process.env.BENCH_DEBUG) log(`download response ${res.statusCode} ${JSON.stringify(res.headers)}`);
         res.on('data', (c) => {
           bytes += c.length;
           h.update(c);
@@ -375,6 +378,11 @@ async function measure(ctx, hubs) {
       // Uploads are file.write, which needs approval by default; this bench is about the bytes.
       approvals: { rules: [{ command: 'file.write', require: false }] },
       agents: { max_sessions_per_agent: Math.max(10, perAgent) },
+      // Binary stream frames (data and credit) count against the per-connection message bucket
+      // (default 200/s, burst 400); a 100 MB transfer needs ~1,500 of them, and a frame over the
+      // limit is dropped, which stalls (lost credit) or corrupts (lost data) the transfer. Raised
+      // here so the figure is the stream layer's; see README "Session throughput".
+      limits: { messages_per_second: STREAM_MESSAGE_RATE, message_burst: STREAM_MESSAGE_RATE },
     };
     const hub = await startHub(dataDir, apiKey, { config, label: 'sessions hub' });
     hubs.push(hub);
@@ -457,6 +465,7 @@ async function measure(ctx, hubs) {
       status: ok ? 'measured' : `error (${count - concurrent.exitedCleanly} sessions did not exit cleanly)`,
       measured: `up ${hubUp} / down ${hubDown} MB/s (${throughput.ratioToTcp.upload}× / ${throughput.ratioToTcp.download}× raw TCP); ${count} sessions open p50 ${concurrent.openMs.p50} / p95 ${concurrent.openMs.p95} ms, ${concurrent.aggregateMBps} MB/s`,
       agents,
+      hubConfig: config,
       throughput,
       concurrent,
     };
