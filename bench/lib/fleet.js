@@ -320,6 +320,7 @@ export async function fixedRate(api, ids, rate, durationS) {
     errors: countBy(codes),
     achievedRate: round(total > 1 ? (total - 1) / spanS : total, 1),
     latencyMs: summarize(latency),
+    over100ms: latency.filter((v) => v > 100).length,
     hubDurationMs: summarize(hubMs),
     senderLagMs: summarize(lag),
   };

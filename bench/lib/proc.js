@@ -72,3 +72,16 @@ export function machineBusyMs() {
   const [user, nice, system, , , irq, softirq, steal] = fields;
   return ((user + nice + system + irq + softirq + steal) * 1000) / CLOCK_TICKS;
 }
+
+/** Machine-wide TCP counters from /proc/net/netstat (TcpExt), e.g. TCPSynRetrans; {} when unreadable. */
+export function tcpExt() {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i].split(/\s+/).slice(1);
+    const values = lines[i + 1].split(/\s+/).slice(1).map(Number);
+    return Object.fromEntries(names.map((n, k) => [n, values[k]]));
+  } catch {
+    return {};
+  }
+}
