@@ -116,3 +116,39 @@ describe('file transfer over streams (hive cp)', () => {
     expect(existsSync(target)).toBe(false);
   });
 });
+
+describe('stream frames and the message rate limit', () => {
+  it('a transfer is paced by its credit window, not stalled by a tight message bucket (20 messages/s)', async () => {
+    const t = await startHub({
+      overrides: {
+        limits: { messages_per_second: 20, message_burst: 20 },
+        approvals: { rules: [{ command: 'file.write', require: false }] },
+      },
+    });
+    const files = path.join(t.dataDir, 'files');
+    mkdirSync(files);
+    const cfg = path.join(t.dataDir, 'agent.json');
+    writeFileSync(cfg, JSON.stringify({ policy: { allowed_paths: [files], allow_file_write: true } }));
+    const op = await operator(t);
+    const agent = spawnAgent(t.wsUrl, path.join(t.dataDir, 'a'), ['--name', 'paced', '--config', cfg]);
+    try {
+      const sat = await op.waitEvent('satellite:online', (p) => p.slug?.startsWith('paced'));
+      // 8 MiB = 128 chunks of 64 KiB plus their credit frames: far more than 20 messages in a second.
+      const data = randomBytes(8 * 1024 * 1024);
+      const target = path.join(files, 'paced.bin');
+      const up = await fetch(`${t.url}/api/v1/satellites/${sat.id}/files?path=${encodeURIComponent(target)}`, {
+        method: 'PUT',
+        headers: { 'x-api-key': t.adminKey, 'content-type': 'application/octet-stream', 'x-hive-sha256': sha256(data) },
+        body: data,
+      });
+      expect(up.status, await up.clone().text()).toBe(201);
+      const down = await fetch(`${t.url}/api/v1/satellites/${sat.id}/files?path=${encodeURIComponent(target)}`, { headers: { 'x-api-key': t.adminKey } });
+      expect(sha256(Buffer.from(await down.arrayBuffer()))).toBe(sha256(data));
+    } finally {
+      await op.close();
+      await agent.kill();
+      await t.close();
+      cleanup(t.dataDir);
+    }
+  });
+});

@@ -20,6 +20,7 @@ import {
   type Scope,
   STREAM_MAX_PER_CONNECTION,
   StreamEndpoint,
+  type StreamFrame,
   type StreamHandlers,
   type WireError,
 } from '@hive/protocol';
@@ -102,6 +103,10 @@ function closeCodeFor(code: ErrorCode): number {
  * The one WebSocket endpoint (`/ws`, aliases `/ws/agent`, `/ws/ui`). Owns the frame loop and
  * the limits; everything else is a call into a feature service.
  */
+/** Stream frames per second and burst per connection (64 KiB chunks: far above any link). */
+const STREAM_FRAMES_PER_SECOND = 20_000;
+const STREAM_FRAME_BURST = 40_000;
+
 /** Bus events that only hub instances exchange (scale-out): never sent to operators. */
 const INTERNAL_EVENTS = new Set(['job:cancel', 'session:close']);
 
@@ -292,6 +297,20 @@ export function createWsServer(deps: WsDeps) {
       this.send({ type: 'req', id: `h${this.nextInvoke++}`, method: 'invoke.cancel', params: { correlationId } });
     }
 
+    streamTokens = STREAM_FRAME_BURST;
+    lastStreamRefill = Date.now();
+    /** Token bucket of stream frames (see onMessage). */
+    admitStreamFrame(): boolean {
+      const now = Date.now();
+      this.streamTokens = Math.min(STREAM_FRAME_BURST, this.streamTokens + ((now - this.lastStreamRefill) * STREAM_FRAMES_PER_SECOND) / 1000);
+      this.lastStreamRefill = now;
+      if (this.streamTokens >= 1) {
+        this.streamTokens -= 1;
+        return true;
+      }
+      return false;
+    }
+
     /** Token bucket; true when the message may be processed. */
     admit(): boolean {
       const now = Date.now();
@@ -326,8 +345,33 @@ export function createWsServer(deps: WsDeps) {
     conn.event('connect.challenge', { nonce: conn.nonce, ts: Date.now(), protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX } });
   }
 
+  function routeStreamFrame(conn: Conn, data: Buffer, sf: StreamFrame): void {
+    const tap = conn.taps.get(sf.id);
+    if (tap) {
+      tap.forward(data);
+      if (sf.kind === 'close' || sf.kind === 'abort') tap.end('closed by the satellite');
+      return;
+    }
+    conn.streams.get(sf.id)?.handleFrame(sf);
+  }
+
   function onMessage(conn: Conn, data: Buffer, isBinary: boolean): void {
     if (conn.state === 'closed' || conn.closing) return;
+    // Frames of an open stream are paced by its credit window, not by the message bucket: a
+    // dropped credit frame would stall a transfer for good. They get a bucket of their own, far
+    // above any real transfer; beyond it the stream is aborted (visibly), never left hanging.
+    const sf = isBinary && conn.state === 'ready' ? decodeStreamFrame(data) : null;
+    if (sf && (conn.streams.has(sf.id) || conn.taps.has(sf.id)) && data.length <= limits.maxFrameBytes) {
+      if (!conn.admitStreamFrame()) {
+        conn.violations++;
+        conn.streams.get(sf.id)?.abort('stream frame rate exceeded');
+        conn.taps.get(sf.id)?.end('stream frame rate exceeded');
+        if (conn.violations > limits.maxViolations) conn.close(CLOSE_CODES.RATE_LIMITED.code, 'rate limit exceeded');
+        return;
+      }
+      routeStreamFrame(conn, data, sf);
+      return;
+    }
     if (!conn.admit()) {
       conn.violations++;
       if (conn.violations > limits.maxViolations) {
@@ -347,13 +391,6 @@ export function createWsServer(deps: WsDeps) {
       return;
     }
     if (isBinary) {
-      const sf = conn.state === 'ready' ? decodeStreamFrame(data) : null;
-      const tap = sf ? conn.taps.get(sf.id) : undefined;
-      if (sf && tap) {
-        tap.forward(data);
-        if (sf.kind === 'close' || sf.kind === 'abort') tap.end('closed by the satellite');
-        return;
-      }
       const stream = sf ? conn.streams.get(sf.id) : undefined;
       // Credit/close/abort for a stream that just ended are benign races of the two ends: dropped quietly.
       if (sf && !stream && sf.kind !== 'data' && conn.state === 'ready') return;
@@ -364,7 +401,7 @@ export function createWsServer(deps: WsDeps) {
         });
         return;
       }
-      stream.handleFrame(sf);
+      routeStreamFrame(conn, data, sf);
       return;
     }
     let raw: unknown;
