@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { clearFailure, guard } from './lib/children.js';
-import { FD_MARGIN, log, MAX_PER_WORKER, RESULTS_DIR } from './lib/fleet.js';
+import { FD_MARGIN, log, MAX_PER_WORKER, marks, RESULTS_DIR } from './lib/fleet.js';
 import { cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, openFileLimit } from './lib/proc.js';
 import { startFleet } from './lib/sim-fleet.js';
 import { round } from './lib/stats.js';
@@ -231,6 +231,11 @@ export async function runFull(suite) {
   r.machine.busyCpuPctDuringRun = round((busy / (elapsed * r.machine.cpus)) * 100, 1);
   r.machine.otherProcessesCpuPct = round((Math.max(0, busy - own) / (elapsed * r.machine.cpus)) * 100, 1);
   r.complete = !failed;
+  if (opts.hubCpuProf) {
+    // Phase boundaries on the profile's clock, for `node bench/profile-top.js DIR fanout`.
+    mkdirSync(opts.hubCpuProf, { recursive: true });
+    writeFileSync(path.join(opts.hubCpuProf, 'phases.json'), `${JSON.stringify(marks, null, 2)}\n`);
+  }
   const file = writeResults(r);
   printSummary(r);
   log(`results written to ${path.relative(process.cwd(), file)}`);

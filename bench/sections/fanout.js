@@ -1,4 +1,4 @@
-import { endLoopWindow, log, startLoopWindow } from '../lib/fleet.js';
+import { endLoopWindow, log, mark, startLoopWindow } from '../lib/fleet.js';
 import { cpuMsOf, memoryOf } from '../lib/proc.js';
 import { round, summarize } from '../lib/stats.js';
 import { verdict } from './common.js';
@@ -36,7 +36,9 @@ export default {
     const runs = [];
     const measure = async (label, concurrency) => {
       startLoopWindow(f.hub.child, f.workers);
+      mark(`fanout.${label}.start`);
       const x = await byTag(f, n, concurrency);
+      mark(`fanout.${label}.end`);
       x.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
       x.label = label;
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';
