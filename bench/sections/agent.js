@@ -26,12 +26,15 @@ export default {
     }
     const m = await mod.measureAgentFootprint({ idleSeconds: IDLE_SECONDS });
     const v = allOf(verdict(m.idle_rss_mb, 50), verdict(m.cpu_percent, 1), verdict(m.ready_ms, 2000));
+    // The module's own per-figure verdicts stay as `checks`; `pass` is this section's boolean.
+    const { pass: checks, ...figures } = m;
     return {
       target,
+      ...figures,
+      checks,
       ...v,
       measured: `ready ${m.ready_ms} ms, idle RSS ${m.idle_rss_mb} MB, CPU ${m.cpu_percent} %`,
       idleSeconds: IDLE_SECONDS,
-      ...m,
     };
   },
 };
