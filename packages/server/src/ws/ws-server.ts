@@ -108,7 +108,7 @@ const STREAM_FRAMES_PER_SECOND = 20_000;
 const STREAM_FRAME_BURST = 40_000;
 
 /** Bus events that only hub instances exchange (scale-out): never sent to operators. */
-const INTERNAL_EVENTS = new Set(['job:cancel', 'session:close']);
+const INTERNAL_EVENTS = new Set(['job:cancel', 'session:close', 'permissions:changed']);
 
 export function createWsServer(deps: WsDeps) {
   const { limits, logger, bus, devices, audit } = deps;

@@ -46,11 +46,14 @@ export const toJobView = (r: JobsTable): JobView => ({
   error: r.error_code ? { code: r.error_code, message: r.error_message ?? '' } : null,
 });
 
+/** How long job writes wait to be written together. */
+const COALESCE_MS = 5;
+
 type JobWrite = { kind: 'insert'; row: JobsTable } | { kind: 'update'; id: string; patch: Partial<JobsTable> };
 
 /**
  * Job rows are written behind: inserts and updates queue up and go to the database together,
- * one transaction per turn of the event loop (multi-row inserts), so a fan-out to 10,000
+ * one transaction every few milliseconds (multi-row inserts), so a fan-out to 10,000
  * satellites is a few transactions instead of 20,000 statements. Every read and conditional
  * write first waits for what is queued (read-your-writes).
  */
@@ -99,10 +102,12 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => {
     const done = new Promise<void>((resolve, reject) => pending.push({ op, resolve, reject }));
     if (!scheduled) {
       scheduled = true;
-      setImmediate(() => {
+      // A few ms of coalescing: results of a fan-out arrive spread out, and each transaction's
+      // begin/commit costs more than the rows in it.
+      setTimeout(() => {
         scheduled = false;
         chain = chain.then(writeBatch);
-      });
+      }, COALESCE_MS);
     }
     return done;
   }

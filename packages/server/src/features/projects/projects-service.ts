@@ -19,7 +19,16 @@ const memberTypeOf = (p: Principal): MemberType | undefined =>
  * principal with no project role works in the `default` project — except administrators
  * (operator.admin) without a role, who are global (the bootstrap admin key).
  */
-export const projectsServiceFactory = ({ db, audit }: { db: Db; audit: Pick<AuditService, 'log'> }) => {
+export const projectsServiceFactory = ({
+  db,
+  audit,
+  onChange,
+}: {
+  db: Db;
+  audit: Pick<AuditService, 'log'>;
+  /** After a grant or revoke (caches of resolved principals must forget). */
+  onChange?: () => void;
+}) => {
   /** Only principals not restricted to projects administer projects and permissions. */
   const requireGlobalAdmin = (p: Principal) => {
     requireScope(p, 'operator.admin');
@@ -85,6 +94,7 @@ export const projectsServiceFactory = ({ db, audit }: { db: Db; audit: Pick<Audi
         details: { project: g.project, role: g.role },
         result: 'success',
       });
+      onChange?.();
       return g;
     },
 
@@ -118,6 +128,7 @@ export const projectsServiceFactory = ({ db, audit }: { db: Db; audit: Pick<Audi
         details: { project: g.project },
         result: 'success',
       });
+      onChange?.();
       return { ...g, revoked: true };
     },
 

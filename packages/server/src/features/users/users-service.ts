@@ -76,12 +76,15 @@ export const usersServiceFactory = ({
   audit,
   cfg,
   onRevoke,
+  onRoleChange,
   counter,
 }: {
   db: Db;
   audit: Pick<AuditService, 'log'>;
   cfg: UsersConfig;
   onRevoke?: (principalId: string) => void;
+  /** A user's role changed: it applies from the next request (caches of principals must forget). */
+  onRoleChange?: (userId: string) => void;
   /** Failed-login counters (shared across instances when clustered). */
   counter?: HitCounter | undefined;
 }) => {
@@ -431,6 +434,7 @@ export const usersServiceFactory = ({
         set.must_change_password = 1;
       }
       await db.updateTable('users').set(set).where('id', '=', u.id).execute();
+      if (patch.role) onRoleChange?.(u.id);
       if (patch.password || patch.disabled) {
         await db.updateTable('refresh_tokens').set({ revoked_at: nowIso() }).where('user_id', '=', u.id).where('revoked_at', 'is', null).execute();
         onRevoke?.(u.id);
