@@ -94,6 +94,7 @@ function connectAll() {
       client: { name: 'hive-bench', version: '0.1.0', platform: 'linux', arch: 'x64', hostname: name, displayName: name },
       commands: COMMANDS,
       ...(cfg.tags?.length ? { tags: cfg.tags } : {}),
+      ...(cfg.tls ? { tls: cfg.tls } : {}),
       ...(BACKOFFS[cfg.backoff ?? 'bench'] ? { backoff: BACKOFFS[cfg.backoff ?? 'bench'] } : {}),
       onRequest,
     });

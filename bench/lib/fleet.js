@@ -107,7 +107,7 @@ export function watchHubOutput(child, logFile) {
   };
   const onLine = (line) => {
     copy?.write(`${redactSecrets(line)}\n`);
-    const m = /listening on (http:\/\/[^\s]+)/.exec(line);
+    const m = /listening on (https?:\/\/[^\s]+)/.exec(line);
     if (m) onUrl(m[1]);
     let entry;
     try {

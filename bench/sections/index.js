@@ -25,6 +25,7 @@ import rest from './rest.js';
 import restart from './restart.js';
 import rtt from './rtt.js';
 import sessions from './sessions.js';
+import tls from './tls.js';
 
 export const SECTIONS = [
   baseline, // the bare ws relay first, alone on the machine: the floor for connect and fan-out
@@ -35,6 +36,6 @@ export const SECTIONS = [
   rest,
   sessions,
   agent,
-  // tls,     — TLS memory (SPEC: < 45 KB per satellite with TLS terminated in the hub)
+  tls, // hub RSS per satellite with TLS terminated in the hub (< 45 KB)
   cluster, // two instances + Redis hold 2×N (20,000 at the default N)
 ];
