@@ -23,6 +23,8 @@
  *
  *   node bench/agent-footprint.js [--idle 60] [--settle 10] [--restarts 2] [--json]
  *                                 [--node-arg=--some-v8-flag …]   (experiments only)
+ *                                 [--hub-bin path/to/hive.js] [--agent-bin path/to/hive-agent.js]
+ *                                 [--agent-env=NAME=VALUE …]
  *
  * Linux only (/proc). The packages must be built (`npm run build`). All processes it starts are
  * killed and the temp dir removed when it returns or fails.
@@ -88,8 +90,8 @@ function cleanEnv(extra) {
   return { ...env, ...extra };
 }
 
-async function startHub(dataDir, apiKey) {
-  const child = spawn(process.execPath, [HIVE_BIN, 'server', '--host', '127.0.0.1', '--port', '0', '--data', dataDir], {
+async function startHub(hubBin, dataDir, apiKey) {
+  const child = spawn(process.execPath, [hubBin, 'server', '--host', '127.0.0.1', '--port', '0', '--data', dataDir], {
     env: cleanEnv({ ADMIN_API_KEY: apiKey, HIVE_LOG_LEVEL: 'warn' }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -134,10 +136,10 @@ async function watchEvents(wsUrl, apiKey) {
   return { op, waitEvent };
 }
 
-function spawnAgent(wsUrl, stateDir, name, nodeArgs) {
+function spawnAgent(agentBin, wsUrl, stateDir, name, nodeArgs, agentEnv) {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [...nodeArgs, AGENT_BIN, '--hub', wsUrl, '--state', stateDir, '--name', name, '--log-level', 'warn'], {
-    env: cleanEnv({}),
+  const child = spawn(process.execPath, [...nodeArgs, agentBin, '--hub', wsUrl, '--state', stateDir, '--name', name, '--log-level', 'warn'], {
+    env: cleanEnv(agentEnv),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output = [];
@@ -167,9 +169,21 @@ async function stopAgent(agent) {
  *   settleSeconds  wait after online before the idle RSS reading (default 10)
  *   restarts       extra starts with the state kept, for restart_ready_ms (default 2)
  *   nodeArgs       extra node flags for the agent process (experiments; the product uses none)
+ *   hubBin         the `hive` CLI that runs the hub (default: this checkout's; env HIVE_FOOTPRINT_HUB_BIN)
+ *   agentBin       the agent launcher measured (default: this checkout's packages/agent/bin/hive-agent.js)
+ *   agentEnv       extra environment for the agent (the caller's HIVE_* variables are not passed on)
  *   log            progress lines (default: none)
  */
-export async function measureAgentFootprint({ idleSeconds = 60, settleSeconds = 10, restarts = 2, nodeArgs = [], log = () => {} } = {}) {
+export async function measureAgentFootprint({
+  idleSeconds = 60,
+  settleSeconds = 10,
+  restarts = 2,
+  nodeArgs = [],
+  hubBin = process.env.HIVE_FOOTPRINT_HUB_BIN || HIVE_BIN,
+  agentBin = AGENT_BIN,
+  agentEnv = {},
+  log = () => {},
+} = {}) {
   if (process.platform !== 'linux') throw new Error('agent-footprint reads /proc and runs on Linux only');
   const dir = mkdtempSync(path.join(os.tmpdir(), `hive-agent-footprint-${process.pid}-`));
   const stateDir = path.join(dir, 'agent');
@@ -184,8 +198,8 @@ export async function measureAgentFootprint({ idleSeconds = 60, settleSeconds = 
   };
   process.once('exit', killAll);
   try {
-    const apiKey = execFileSync(process.execPath, [HIVE_BIN, 'keygen'], { encoding: 'utf8', env: cleanEnv({}) }).trim();
-    hub = await startHub(path.join(dir, 'hub'), apiKey);
+    const apiKey = execFileSync(process.execPath, [hubBin, 'keygen'], { encoding: 'utf8', env: cleanEnv({}) }).trim();
+    hub = await startHub(hubBin, path.join(dir, 'hub'), apiKey);
     const wsUrl = `${hub.url.replace(/^http/, 'ws')}/ws`;
     log(`hub up at ${hub.url}`);
     const events = await watchEvents(wsUrl, apiKey);
@@ -196,7 +210,7 @@ export async function measureAgentFootprint({ idleSeconds = 60, settleSeconds = 
     let satId;
     for (let i = 0; i <= restarts; i++) {
       if (agent) await stopAgent(agent);
-      agent = spawnAgent(wsUrl, stateDir, name, nodeArgs);
+      agent = spawnAgent(agentBin, wsUrl, stateDir, name, nodeArgs, agentEnv);
       const failed = agent.exited.then((x) => {
         throw new Error(`agent exited (${x.code ?? x.signal}) before online:\n${agent.output.join('')}`);
       });
@@ -242,6 +256,8 @@ export async function measureAgentFootprint({ idleSeconds = 60, settleSeconds = 
         max: r1(Math.max(...samples) / 1024),
         end: r1(last.rssKB / 1024),
       },
+      /** VmRSS once a second through the idle window, MB. */
+      rss_samples_mb: samples.map((kb) => r1(kb / 1024)),
       rss_anon_mb: r1(last.anonKB / 1024),
       rss_file_mb: r1(last.fileKB / 1024),
       threads: last.threads,
@@ -252,6 +268,7 @@ export async function measureAgentFootprint({ idleSeconds = 60, settleSeconds = 
       starts,
       node: process.version,
       node_args: nodeArgs,
+      agent_env: agentEnv,
       load_avg: os.loadavg().map(r2),
       targets: AGENT_TARGETS,
     };
@@ -275,7 +292,7 @@ export async function measureAgentFootprint({ idleSeconds = 60, settleSeconds = 
 }
 
 function parseArgs(argv) {
-  const o = { idleSeconds: 60, settleSeconds: 10, restarts: 2, nodeArgs: [], json: false };
+  const o = { idleSeconds: 60, settleSeconds: 10, restarts: 2, nodeArgs: [], agentEnv: {}, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = () => {
@@ -287,9 +304,16 @@ function parseArgs(argv) {
     else if (a === '--settle') o.settleSeconds = num();
     else if (a === '--restarts') o.restarts = num();
     else if (a === '--json') o.json = true;
+    else if (a === '--hub-bin') o.hubBin = path.resolve(argv[++i] ?? '');
+    else if (a === '--agent-bin') o.agentBin = path.resolve(argv[++i] ?? '');
     else if (a.startsWith('--node-arg=')) o.nodeArgs.push(a.slice('--node-arg='.length));
-    else if (a === '-h' || a === '--help') {
-      process.stdout.write('node bench/agent-footprint.js [--idle 60] [--settle 10] [--restarts 2] [--json] [--node-arg=FLAG …]\n');
+    else if (a.startsWith('--agent-env=')) {
+      const [k, ...v] = a.slice('--agent-env='.length).split('=');
+      o.agentEnv[k] = v.join('=');
+    } else if (a === '-h' || a === '--help') {
+      process.stdout.write(
+        'node bench/agent-footprint.js [--idle 60] [--settle 10] [--restarts 2] [--json] [--node-arg=FLAG …] [--agent-env=K=V …] [--hub-bin hive.js] [--agent-bin hive-agent.js]\n',
+      );
       process.exit(0);
     } else throw new Error(`unknown option ${a}`);
   }

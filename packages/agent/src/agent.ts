@@ -2,12 +2,12 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { type HelloResult, HiveError, InvokeParams } from '@hive/protocol';
 import { HiveClient, type HiveClientOptions, type HubTlsOptions, loadOrCreateIdentity, type RequestContext, TokenStore } from '@hive/sdk';
-import { type AgentLog, type CommandContext, runCommand } from './commands/index.js';
+import type { AgentLog, CommandContext } from './commands/index.js';
 import type { AgentConfig } from './config.js';
+import { enableOptimizingCompiler } from './lib/tiering.js';
 import { compilePolicy, enabledCommands, type Policy, policySummary } from './policy.js';
-import { createSessionHost, type SessionHost } from './sessions.js';
+import type { SessionHost } from './sessions.js';
 import { startStatusReports } from './status.js';
-import { filePull, filePush } from './transfer.js';
 
 export const AGENT_VERSION = '0.1.0';
 
@@ -38,29 +38,37 @@ export function hubWsUrl(hub: string): string {
 /**
  * Handles a hub request on the node. The hub's word is never enough: the invoke's deadline is
  * checked, then the local policy and the params again, then the handler runs.
+ *
+ * The command handlers, file transfers and PTY sessions (node-pty, their zod schemas) are loaded
+ * on first use, not at start: the handshake needs none of them, and an idle agent should not
+ * carry them (SPEC: idle RSS under 50 MB). `sessions` may be a loader for the same reason.
  */
 export async function handleInvoke(
   ctx: CommandContext,
   method: string,
   raw: unknown,
   req: Partial<RequestContext> = {},
-  sessions?: SessionHost,
+  sessions?: SessionHost | (() => Promise<SessionHost>),
 ): Promise<unknown> {
   // Resizing a session the hub opened with a signed invoke: bound to the live session id.
-  if (method === 'session.resize' && sessions) return sessions.resize(raw);
+  if (method === 'session.resize' && sessions) return (typeof sessions === 'function' ? await sessions() : sessions).resize(raw);
   if (method !== 'invoke') throw new HiveError('UNKNOWN_METHOD', `Unknown method ${method}`);
   const inv = InvokeParams.safeParse(raw);
   if (!inv.success) throw new HiveError('INVALID_PARAMETERS', 'Malformed invoke');
   const { command, params, deadline, correlationId } = inv.data;
   if (Date.now() > deadline) throw new HiveError('TIMEOUT', 'Command deadline already passed; refusing to start');
   const started = Date.now();
-  if (command === 'file.push') return filePush(params, ctx.policy, req, ctx.log);
-  if (command === 'file.pull') return filePull(params, ctx.policy, req, ctx.log);
+  if (command === 'file.push') return (await import('./transfer.js')).filePush(params, ctx.policy, req, ctx.log);
+  if (command === 'file.pull') {
+    enableOptimizingCompiler(); // bulk upload: see lib/tiering.ts
+    return (await import('./transfer.js')).filePull(params, ctx.policy, req, ctx.log);
+  }
   if (command === 'session.open') {
     if (!sessions) throw new HiveError('UNKNOWN_COMMAND', 'This satellite does not serve session.open');
-    return sessions.open(params, req);
+    return (typeof sessions === 'function' ? await sessions() : sessions).open(params, req);
   }
   try {
+    const { runCommand } = await import('./commands/index.js');
     const result = await runCommand(ctx, command, params, { signal: req.signal, deadline, correlationId, output: req.output });
     ctx.log('debug', 'command ran', { command, correlationId, ms: Date.now() - started });
     return result;
@@ -84,7 +92,12 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
   const identity = await loadOrCreateIdentity(opts.stateDir);
   const policy = compilePolicy(opts.config, { stateDir: opts.stateDir, configFile: opts.configFile });
   const ctx: CommandContext = { policy, version: AGENT_VERSION, log };
-  const sessions = createSessionHost(policy, log);
+  // PTY sessions (node-pty, zod schemas) are set up at the first session.open.
+  let sessionHost: Promise<SessionHost> | undefined;
+  const sessions = () => {
+    sessionHost ??= import('./sessions.js').then((m) => m.createSessionHost(policy, log));
+    return sessionHost;
+  };
   // The effective policy travels in `connect` so operators see it on the hub (ConnectParams.policy).
   const clientOpts: HiveClientOptions & { policy?: Record<string, unknown> } = {
     url: hubWsUrl(opts.hub),
@@ -136,7 +149,7 @@ export async function startAgent(opts: AgentOptions): Promise<RunningAgent> {
     ready,
     stop: async () => {
       status.stop();
-      sessions.closeAll('agent stopping');
+      if (sessionHost) (await sessionHost).closeAll('agent stopping');
       await client.close();
     },
   };

@@ -84,3 +84,5 @@ export function agentCommand(name = 'hive-agent'): Command {
       process.once('SIGTERM', stop);
     });
 }
+
+export { deferOptimizingCompiler } from './lib/tiering.js';

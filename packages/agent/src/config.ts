@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { DEFAULT_SYSTEM_RUN_ALLOW, SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from '@hive/protocol';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 
 /**
@@ -253,5 +253,7 @@ export function loadAgentConfig(file: string | undefined): AgentConfig {
     if (file && process.env.HIVE_AGENT_CONFIG === file) throw new Error(`Agent config ${file} not found`);
     return AgentConfigSchema.parse({});
   }
-  return parseAgentConfig(parseYaml(readFileSync(file, 'utf8')), `Agent config ${file}`);
+  // The YAML parser is loaded only when there is a file to parse (most agents run on defaults).
+  const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
+  return parseAgentConfig(parse(readFileSync(file, 'utf8')), `Agent config ${file}`);
 }
