@@ -68,6 +68,20 @@ function procStatus(pid) {
   return { rssKB: kb('VmRSS'), hwmKB: kb('VmHWM'), anonKB: kb('RssAnon'), fileKB: kb('RssFile'), threads: threads ? Number(threads[1]) : null };
 }
 
+/**
+ * Pss and private (unshared) memory from /proc/<pid>/smaps_rollup, MB: most of RssFile is the
+ * node binary's code, shared with every other node process and reclaimable page cache.
+ */
+function sharing(pid) {
+  try {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(t)?.[1] ?? Number.NaN);
+    return { pss_mb: r1(kb('Pss') / 1024), private_mb: r1((kb('Private_Clean') + kb('Private_Dirty')) / 1024) };
+  } catch {
+    return { pss_mb: null, private_mb: null };
+  }
+}
+
 function cpuMsOf(pid) {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -260,6 +274,7 @@ export async function measureAgentFootprint({
       rss_samples_mb: samples.map((kb) => r1(kb / 1024)),
       rss_anon_mb: r1(last.anonKB / 1024),
       rss_file_mb: r1(last.fileKB / 1024),
+      ...sharing(pid),
       threads: last.threads,
       agent_reported_rss_mb: report.payload?.metrics?.health?.memory_usage_mb ?? null,
       idle_cpu_ms: Math.round(cpuMs),
