@@ -1,32 +1,12 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { auditServiceFactory } from '../features/audit/audit-service.js';
 import { commandsStoreFactory } from '../features/commands/commands-store.js';
 import { devicesStoreFactory } from '../features/devices/devices-store.js';
-import { openStore, type Store } from './db.js';
+import type { Store } from './db.js';
+import { testDrivers } from './test-drivers.js';
 
-const PG_URL = process.env.HIVE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function pgAvailable(): Promise<string | null> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    await c.query('select 1');
-    return null;
-  } catch (err) {
-    return (err as Error).message;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
-
-const pgMissing = await pgAvailable();
-if (pgMissing) console.warn(`[store tests] PostgreSQL at ${PG_URL} unavailable, its store tests are skipped: ${pgMissing}`);
+const drivers = await testDrivers('store tests');
 
 const now = () => new Date().toISOString();
 
@@ -51,35 +31,6 @@ function satRow(id: string, slug: string, name = slug) {
     updated_at: now(),
   };
 }
-
-const drivers: { name: string; skip: boolean; open: () => Promise<{ store: Store; cleanup: () => Promise<void> }> }[] = [
-  {
-    name: 'sqlite',
-    skip: false,
-    async open() {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-store-'));
-      const store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'hive.db') });
-      return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    skip: pgMissing !== null,
-    async open() {
-      const schema = `hive_test_${randomBytes(6).toString('hex')}`;
-      const store = await openStore({ driver: 'postgres', connection: PG_URL, schema, maxConnections: 4 });
-      return {
-        store,
-        cleanup: async () => {
-          const c = new pg.Client({ connectionString: PG_URL });
-          await c.connect();
-          await c.query(`DROP SCHEMA ${schema} CASCADE`);
-          await c.end();
-        },
-      };
-    },
-  },
-];
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`store on ${d.name}`, () => {

@@ -1,28 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openStore, type Store } from '../../store/db.js';
+import type { Store } from '../../store/db.js';
+import { testDrivers } from '../../store/test-drivers.js';
 import { BoundedText, plainText } from './sessions-recorder.js';
 import { type SessionRow, sessionsStoreFactory } from './sessions-store.js';
 
-const PG_URL = process.env.HIVE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';
-
-async function pgAvailable(): Promise<boolean> {
-  const c = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 2000 });
-  try {
-    await c.connect();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await c.end().catch(() => {});
-  }
-}
-const hasPg = await pgAvailable();
-if (!hasPg) console.warn(`[sessions store] PostgreSQL at ${PG_URL} unavailable, its tests are skipped`);
+const drivers = await testDrivers('sessions store');
 
 function row(id: string, over: Partial<SessionRow> = {}): SessionRow {
   return {
@@ -54,35 +36,6 @@ function row(id: string, over: Partial<SessionRow> = {}): SessionRow {
     ...over,
   };
 }
-
-const drivers = [
-  {
-    name: 'sqlite',
-    skip: false,
-    async open() {
-      const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-sessions-store-'));
-      const store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'hive.db') });
-      return { store, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
-    },
-  },
-  {
-    name: 'postgres',
-    skip: !hasPg,
-    async open() {
-      const schema = `hive_sess_${randomBytes(6).toString('hex')}`;
-      const store = await openStore({ driver: 'postgres', connection: PG_URL, schema, maxConnections: 4 });
-      return {
-        store,
-        cleanup: async () => {
-          const c = new pg.Client({ connectionString: PG_URL });
-          await c.connect();
-          await c.query(`DROP SCHEMA ${schema} CASCADE`);
-          await c.end();
-        },
-      };
-    },
-  },
-];
 
 for (const d of drivers) {
   describe.skipIf(d.skip)(`sessions table (0007_sessions) on ${d.name}`, () => {
