@@ -2,8 +2,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { mintToken } from '@hive/server';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterPrereqsMissing, dropSchema, PG_URL, REDIS_URL } from './cluster-probe.js';
+import { clusterPrereqsMissing, dropSchema, eventually, PG_URL, REDIS_URL } from './cluster-probe.js';
 import { simNode } from './fleet.js';
 import { type AgentProc, cleanup, operator, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
 
@@ -158,6 +159,44 @@ describe.skipIf(missing !== null)('two hub instances on one PostgreSQL + Redis',
       const r = await attempt(hub);
       expect(r.status).toBe(429);
       expect(r.body.error?.code).toBe('RATE_LIMITED');
+    }
+  });
+
+  it('an instance the others declared lost (it only stalled) has its satellites reconnect cleanly', async () => {
+    const node = await simNode(a.wsUrl, 'stalled-a');
+    nodes.push(node);
+    const redis = new Redis(REDIS_URL);
+    const opB = await operator(b);
+    try {
+      // The agent process on A (previous test) reconnects too, with its own jittered backoff.
+      const filesId = (await b.api('GET', '/api/v1/satellites/files-a')).body.data.id;
+      const agentBack = new Promise<void>((resolve) => {
+        const on = (name: string, p: { id: string }) => {
+          if (name === 'satellite:online' && p.id === filesId) {
+            opB.off('event', on);
+            resolve();
+          }
+        };
+        opB.on('event', on);
+      });
+      const dropped = new Promise<{ code: number }>((resolve) => node.client.once('disconnected', resolve));
+      const back = new Promise<void>((resolve) => node.client.once('hello', () => resolve()));
+      // What a survivor does once A has missed its heartbeats for presence_ttl.
+      await redis.zrem(`${prefix}:instances`, 'inst-a');
+      await redis.set(`${prefix}:dead:inst-a`, '1', 'EX', 60);
+      expect((await dropped).code).toBe(1012);
+      await back;
+      // B learns of the new connection through Redis a moment after the hello.
+      const r = await eventually(async () => {
+        const x = await b.api('POST', '/api/v1/satellites/stalled-a/exec', { command: 'system.run', params: { argv: ['echo', 'back'] } });
+        return x.status === 200 ? x : undefined;
+      }, 'a command through B to the reconnected satellite');
+      expect(r.body.data.result.stdout).toBe('back\n');
+      expect(await redis.exists(`${prefix}:dead:inst-a`)).toBe(0);
+      await agentBack;
+    } finally {
+      redis.disconnect();
+      await opB.close();
     }
   });
 

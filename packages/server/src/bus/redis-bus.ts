@@ -69,6 +69,7 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<Bus & { clo
     events: `${p}:events`,
     presenceCh: `${p}:presence`,
     inst: (id: string) => `${p}:inst:${id}`,
+    tombstone: (id: string) => `${p}:dead:${id}`,
   };
 
   const redisOpts = { lazyConnect: true, maxRetriesPerRequest: 3, enableAutoPipelining: true, retryStrategy: (n: number) => Math.min(100 * n, 2000) };
@@ -289,13 +290,20 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<Bus & { clo
     beating = true;
     try {
       const now = Date.now();
-      await cmd.zadd(K.instances, now, me);
+      if ((await cmd.zadd(K.instances, now, me)) === 1 && (await cmd.del(K.tombstone(me))) === 1) {
+        // We were declared dead (a stall longer than presence_ttl): the others released our
+        // satellites and jobs. Our sockets are stale in their eyes; have them reconnect cleanly.
+        log.warn({ instance: me, satellites: nodes.size }, 'this instance was declared lost by the others; asking its satellites to reconnect');
+        for (const link of [...nodes.values()]) link.close(CLOSE_CODES.SERVICE_RESTART.code, 'hub instance was declared lost; reconnect');
+      }
       const alive = new Set(await cmd.zrangebyscore(K.instances, now - ttl, '+inf'));
       alive.add(me);
       for (const id of live) if (!alive.has(id)) instanceGone(id);
       live = alive;
       for (const dead of await cmd.zrangebyscore(K.instances, '-inf', `(${now - ttl}`)) {
         if ((await cmd.zrem(K.instances, dead)) !== 1) continue; // another survivor cleans up
+        // Should it come back (it was only stalled), it learns that it was declared dead.
+        await cmd.set(K.tombstone(dead), '1', 'EX', 3600);
         log.warn({ instance: dead }, 'hub instance lost; taking over its cleanup');
         const all = await cmd.hgetall(K.presence);
         const orphans = Object.entries(all)

@@ -156,21 +156,27 @@ export const commandsServiceFactory = ({
     };
     running.delete(job.id);
     cancelRequested.delete(job.id);
-    // Written behind (not awaited): the answer does not wait for the disk; every read of jobs
-    // waits for queued writes first, and the audit entry below is in the write-ahead log. The
+    // Written behind: on one process the answer does not wait for the disk (every read of jobs
+    // waits for queued writes first; the audit entry below is in the write-ahead log). Clustered,
+    // it does: the next request may reach another instance, which reads the database. The
     // job:updated event goes out once the row is stored (other instances read it on that event).
-    void store
-      .update(job.id, {
-        state: full.state,
-        payload: null,
-        finished_at: full.finished_at,
-        duration_ms: full.duration_ms,
-        result: full.result,
-        error_code: full.error_code,
-        error_message: full.error_message,
-      })
+    const written = store
+      .update(
+        job.id,
+        {
+          state: full.state,
+          payload: null,
+          finished_at: full.finished_at,
+          duration_ms: full.duration_ms,
+          result: full.result,
+          error_code: full.error_code,
+          error_message: full.error_message,
+        },
+        bus.clustered,
+      )
       .catch((err: Error) => logger?.error({ err: err.message, job: job.id }, 'job result could not be stored'))
       .finally(() => publish(full));
+    if (bus.clustered) await written;
     onFinished?.(full.command, full.state, full.duration_ms);
     const view = toJobView(full);
     const res = full.result ? (JSON.parse(full.result) as { exitCode?: number }) : null;

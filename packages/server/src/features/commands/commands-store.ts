@@ -98,8 +98,17 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => {
     }
   }
 
-  function enqueue(op: JobWrite): Promise<void> {
+  let urgent = false;
+  function enqueue(op: JobWrite, soon = false): Promise<void> {
     const done = new Promise<void>((resolve, reject) => pending.push({ op, resolve, reject }));
+    if (soon && !urgent) {
+      // Someone waits for this write: go with the next turn of the event loop.
+      urgent = true;
+      setImmediate(() => {
+        urgent = false;
+        chain = chain.then(writeBatch);
+      });
+    }
     if (!scheduled) {
       scheduled = true;
       // A few ms of coalescing: results of a fan-out arrive spread out, and each transaction's
@@ -127,8 +136,9 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => {
       const list = Array.isArray(rows) ? rows : [rows];
       return Promise.all(list.map((row) => enqueue({ kind: 'insert', row: full(row) }))).then(() => undefined);
     },
-    update(id: string, patch: Partial<JobsTable>): Promise<void> {
-      return enqueue({ kind: 'update', id, patch });
+    /** `soon`: the caller waits for it (written with the next turn, not after the coalescing delay). */
+    update(id: string, patch: Partial<JobsTable>, soon = false): Promise<void> {
+      return enqueue({ kind: 'update', id, patch }, soon);
     },
     /** Conditional state change; false when the job was no longer in one of `from`. */
     async transition(id: string, from: readonly JobState[], patch: Partial<JobsTable>): Promise<boolean> {

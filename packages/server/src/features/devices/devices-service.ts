@@ -420,6 +420,92 @@ export const devicesServiceFactory = ({
     return sat;
   }
 
+  // Presence writes of one device run in the order they were asked for: after a quick reconnect
+  // the old connection's "offline" must not land after the new one's "online" (on PostgreSQL the
+  // two go through different pool connections).
+  const presenceQueue = new Map<string, Promise<unknown>>();
+  function inOrder<T>(deviceId: string, fn: () => Promise<T>): Promise<T> {
+    const next = (presenceQueue.get(deviceId) ?? Promise.resolve()).then(fn, fn);
+    presenceQueue.set(deviceId, next);
+    const done = () => {
+      if (presenceQueue.get(deviceId) === next) presenceQueue.delete(deviceId);
+    };
+    void next.then(done, done);
+    return next;
+  }
+
+  async function markOnlineNow(a: Authenticated & { deviceId: string }, params: ConnectParams, ip: string): Promise<SatelliteView | null> {
+    const now = nowIso();
+    const presence = {
+      status: 'online' as const,
+      last_seen: now,
+      remote_ip: ip,
+      hostname: params.client.hostname ?? null,
+      os: params.client.platform ?? null,
+      os_release: params.client.osRelease ?? null,
+      arch: params.client.arch ?? null,
+      agent_version: params.client.version,
+    };
+    await store.setPresence(a.deviceId, { ...presence, instance_id: instanceId, commands: toJson(params.commands), policy: toJson(params.policy ?? {}) });
+    lastSeen.set(a.deviceId, Date.now());
+    // The handshake has just read the row: apply what changed instead of reading it again
+    // (this runs for every connect, 10,000 of them after a hub restart).
+    const known = a.satellite;
+    const sat: SatelliteView | null = known
+      ? {
+          ...known,
+          ...presence,
+          commands: params.commands,
+          policy: params.policy ?? {},
+          pending_claims: params.commands.filter((c) => !known.approved_commands.includes(c)),
+        }
+      : ((await store.getSatellite(a.deviceId)) ?? null);
+    if (sat) projectCache.set(sat.id, sat.project);
+    audit.log({
+      actor: a.principal,
+      action: 'satellite.connected',
+      target: { type: 'satellite', id: a.deviceId },
+      details: { agent_version: params.client.version },
+      result: 'success',
+      sourceIp: ip,
+    });
+    if (sat)
+      bus.publish('satellite:online', {
+        id: sat.id,
+        slug: sat.slug,
+        name: sat.name,
+        project: sat.project,
+        system: { hostname: sat.hostname, os: sat.os, arch: sat.arch },
+      });
+    if (sat?.pending_claims.length) {
+      // New capabilities need a person's yes before the hub routes them (seed 001).
+      audit.log({
+        actor: a.principal,
+        action: 'satellite.claims_pending',
+        target: { type: 'satellite', id: sat.id },
+        details: { pending: sat.pending_claims },
+        result: 'success',
+      });
+      bus.publish('satellite:claims', { id: sat.id, slug: sat.slug, pending: sat.pending_claims });
+    }
+    return sat;
+  }
+
+  async function markOfflineNow(a: Authenticated & { deviceId: string }, reason: string): Promise<void> {
+    const seen = new Date(lastSeen.get(a.deviceId) ?? Date.now()).toISOString();
+    lastSeen.delete(a.deviceId);
+    // Only while this instance still holds it: the satellite may already be back on another one.
+    const changed = await store.setOfflineIfHeldBy(a.deviceId, instanceId, seen);
+    audit.log({
+      actor: a.principal,
+      action: 'satellite.disconnected',
+      target: { type: 'satellite', id: a.deviceId },
+      details: { reason, ...(changed ? {} : { reconnected_elsewhere: true }) },
+      result: 'success',
+    });
+    if (changed) bus.publish('satellite:offline', { id: a.deviceId, last_seen: seen, reason });
+  }
+
   async function devicesSweep(): Promise<void> {
     for (const id of await store.expirePairing(nowIso())) {
       audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'pairing.expired', target: { type: 'pairing_request', id }, result: 'success' });
@@ -662,80 +748,16 @@ export const devicesServiceFactory = ({
     },
 
     // ----------------------------------------------------------------- presence
-    async markOnline(a: Authenticated, params: ConnectParams, ip: string): Promise<SatelliteView | null> {
-      if (!a.deviceId || a.role !== 'node') return null;
-      const now = nowIso();
-      const presence = {
-        status: 'online' as const,
-        last_seen: now,
-        remote_ip: ip,
-        hostname: params.client.hostname ?? null,
-        os: params.client.platform ?? null,
-        os_release: params.client.osRelease ?? null,
-        arch: params.client.arch ?? null,
-        agent_version: params.client.version,
-      };
-      await store.setPresence(a.deviceId, { ...presence, instance_id: instanceId, commands: toJson(params.commands), policy: toJson(params.policy ?? {}) });
-      lastSeen.set(a.deviceId, Date.now());
-      // The handshake has just read the row: apply what changed instead of reading it again
-      // (this runs for every connect, 10,000 of them after a hub restart).
-      const known = a.satellite;
-      const sat: SatelliteView | null = known
-        ? {
-            ...known,
-            ...presence,
-            commands: params.commands,
-            policy: params.policy ?? {},
-            pending_claims: params.commands.filter((c) => !known.approved_commands.includes(c)),
-          }
-        : ((await store.getSatellite(a.deviceId)) ?? null);
-      if (sat) projectCache.set(sat.id, sat.project);
-      audit.log({
-        actor: a.principal,
-        action: 'satellite.connected',
-        target: { type: 'satellite', id: a.deviceId },
-        details: { agent_version: params.client.version },
-        result: 'success',
-        sourceIp: ip,
-      });
-      if (sat)
-        bus.publish('satellite:online', {
-          id: sat.id,
-          slug: sat.slug,
-          name: sat.name,
-          project: sat.project,
-          system: { hostname: sat.hostname, os: sat.os, arch: sat.arch },
-        });
-      if (sat?.pending_claims.length) {
-        // New capabilities need a person's yes before the hub routes them (seed 001).
-        audit.log({
-          actor: a.principal,
-          action: 'satellite.claims_pending',
-          target: { type: 'satellite', id: sat.id },
-          details: { pending: sat.pending_claims },
-          result: 'success',
-        });
-        bus.publish('satellite:claims', { id: sat.id, slug: sat.slug, pending: sat.pending_claims });
-      }
-      return sat;
+    markOnline(a: Authenticated, params: ConnectParams, ip: string): Promise<SatelliteView | null> {
+      if (!a.deviceId || a.role !== 'node') return Promise.resolve(null);
+      return inOrder(a.deviceId, () => markOnlineNow(a as Authenticated & { deviceId: string }, params, ip));
     },
     heartbeat(satelliteId: string): void {
       if (lastSeen.has(satelliteId)) lastSeen.set(satelliteId, Date.now());
     },
-    async markOffline(a: Authenticated, reason: string): Promise<void> {
-      if (!a.deviceId || a.role !== 'node') return;
-      const seen = new Date(lastSeen.get(a.deviceId) ?? Date.now()).toISOString();
-      lastSeen.delete(a.deviceId);
-      // Only while this instance still holds it: the satellite may already be back on another one.
-      const changed = await store.setOfflineIfHeldBy(a.deviceId, instanceId, seen);
-      audit.log({
-        actor: a.principal,
-        action: 'satellite.disconnected',
-        target: { type: 'satellite', id: a.deviceId },
-        details: { reason, ...(changed ? {} : { reconnected_elsewhere: true }) },
-        result: 'success',
-      });
-      if (changed) bus.publish('satellite:offline', { id: a.deviceId, last_seen: seen, reason });
+    markOffline(a: Authenticated, reason: string): Promise<void> {
+      if (!a.deviceId || a.role !== 'node') return Promise.resolve();
+      return inOrder(a.deviceId, () => markOfflineNow(a as Authenticated & { deviceId: string }, reason));
     },
     /** Scale-out: satellites a dead instance held go offline (unless they are back elsewhere already). */
     async releaseInstance(deadInstance: string): Promise<number> {
