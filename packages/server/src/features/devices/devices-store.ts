@@ -73,28 +73,32 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
   async function hydrate(rows: SatellitesTable[], c: Conn = db): Promise<SatelliteView[]> {
     const ids = rows.map((r) => r.id);
     const [tags, roles] = await Promise.all([tagsFor(ids, c), rolesFor(ids, c)]);
-    return rows.map((r) => ({
-      id: r.id,
-      slug: r.slug,
-      name: r.name,
-      hostname: r.hostname,
-      os: r.os,
-      os_release: r.os_release,
-      arch: r.arch,
-      agent_version: r.agent_version,
-      project: r.project,
-      status: r.status,
-      tags: tags.get(r.id) ?? [],
-      roles: roles.get(r.id) ?? [],
-      commands: fromJson<string[]>(r.commands, []),
-      approved_commands: fromJson<string[]>(r.approved_commands, []),
-      pending_claims: fromJson<string[]>(r.commands, []).filter((c) => !fromJson<string[]>(r.approved_commands, []).includes(c)),
-      policy: fromJson<Record<string, unknown>>(r.policy, {}),
-      remote_ip: r.remote_ip,
-      last_seen: r.last_seen,
-      created_at: r.created_at,
-      updated_at: r.updated_at,
-    }));
+    return rows.map((r) => {
+      const commands = fromJson<string[]>(r.commands, []);
+      const approved = fromJson<string[]>(r.approved_commands, []);
+      return {
+        id: r.id,
+        slug: r.slug,
+        name: r.name,
+        hostname: r.hostname,
+        os: r.os,
+        os_release: r.os_release,
+        arch: r.arch,
+        agent_version: r.agent_version,
+        project: r.project,
+        status: r.status,
+        tags: tags.get(r.id) ?? [],
+        roles: roles.get(r.id) ?? [],
+        commands,
+        approved_commands: approved,
+        pending_claims: commands.filter((c) => !approved.includes(c)),
+        policy: fromJson<Record<string, unknown>>(r.policy, {}),
+        remote_ip: r.remote_ip,
+        last_seen: r.last_seen,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+      };
+    });
   }
 
   return {
