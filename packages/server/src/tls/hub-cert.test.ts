@@ -1,12 +1,20 @@
 import { X509Certificate } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, type HubConfig, loadConfig } from '../config.js';
 import { loadOrCreateHubCert, tlsEnabled } from './hub-cert.js';
 
-const dir = () => mkdtempSync(path.join(os.tmpdir(), 'hive-tls-'));
+const made: string[] = [];
+const dir = () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'hive-tls-'));
+  made.push(d);
+  return d;
+};
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
+});
 const cfg = (dataDir: string, tls: Partial<HubConfig['tls']> = {}): HubConfig => {
   const c = loadConfig({ env: {}, overrides: { dataDir } });
   return { ...c, tls: { ...c.tls, enabled: true, ...tls } };
