@@ -57,22 +57,7 @@ export async function startHub(
   const hub = await buildHub(config, { logger, ...opts.build });
   const { url, port } = await hub.listen();
   const fingerprint = hub.tls?.fingerprint;
-  const api = async (method: string, p: string, body?: unknown, key: string = adminKey) => {
-    const init = {
-      method,
-      headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    };
-    const res = fingerprint ? await pinnedFetch(`${url}${p}`, init, fingerprint) : await fetch(`${url}${p}`, init);
-    const text = await res.text();
-    let parsed: any;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = { raw: text }; // e.g. an SSE stream
-    }
-    return { status: res.status, body: parsed };
-  };
+  const api = restClient(url, adminKey);
   return { hub, url, wsUrl: `${url.replace('http', 'ws')}/ws`, port, adminKey, dataDir, logs, fingerprint, close: () => hub.close(), api };
 }
 
@@ -106,6 +91,25 @@ export function pinnedFetch(url: string, init: { method: string; headers: Record
     req.on('error', reject);
     req.end(init.body);
   });
+}
+
+/** `api(method, path, body?, key?)` against a hub's REST API; the body is parsed JSON (or `{ raw }`). */
+export function restClient(url: string, defaultKey: string): TestHub['api'] {
+  return async (method: string, p: string, body?: unknown, key: string = defaultKey) => {
+    const res = await fetch(`${url}${p}`, {
+      method,
+      headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+    const text = await res.text();
+    let parsed: any;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = { raw: text }; // e.g. an SSE stream
+    }
+    return { status: res.status, body: parsed };
+  };
 }
 
 /** An operator connection (admin key) that records every event, for waiting on them. */

@@ -5,21 +5,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simNode } from './fleet.js';
 import { cleanup, HIVE_BIN, operator, runCli, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
-
-/** Same list as in mcp.test.ts: what an operator.read key may use. */
-const READ_TOOLS = [
-  'client_list_tasks',
-  'client_task_output',
-  'client_task_status',
-  'job_get',
-  'satellite_get',
-  'satellite_metrics',
-  'satellites_list',
-  'session_get',
-  'session_recording',
-  'sessions_list',
-  'vault_status',
-];
+import { READ_TOOLS } from './mcp-tools.js';
 
 const call = async (c: Client, name: string, args: Record<string, unknown> = {}) => (await c.callTool({ name, arguments: args })) as CallToolResult;
 const sc = (r: CallToolResult) => r.structuredContent as any;

@@ -6,6 +6,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simNode } from './fleet.js';
 import { type AgentProc, cleanup, operator, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
+import { READ_TOOLS } from './mcp-tools.js';
 import { STANDINS, startAiHub } from './standins/hub.js';
 import { ollamaStandIn, openAiStandIn, type StandIn } from './standins/providers.js';
 
@@ -43,19 +44,6 @@ const ALL_TOOLS = [
 ];
 /** Exercised against a real agent (PTY) in their own describe below. */
 const SESSION_TOOLS = ['session_close', 'session_get', 'session_recording', 'session_run', 'sessions_list'];
-const READ_TOOLS = [
-  'client_list_tasks',
-  'client_task_output',
-  'client_task_status',
-  'job_get',
-  'satellite_get',
-  'satellite_metrics',
-  'satellites_list',
-  'session_get',
-  'session_recording',
-  'sessions_list',
-  'vault_status',
-];
 
 const analyzeResult = {
   source: 'journal',

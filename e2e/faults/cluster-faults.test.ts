@@ -10,7 +10,7 @@ import path from 'node:path';
 import { mintToken } from '@hive/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPrereqsMissing, dropSchema, eventually, PG_URL, pgQuery, REDIS_URL } from '../cluster-probe.js';
-import { type AgentProc, cleanup, HIVE_BIN, operator, spawnAgent, type TestHub, tempDir } from '../helpers.js';
+import { type AgentProc, cleanup, HIVE_BIN, operator, restClient, spawnAgent, type TestHub, tempDir } from '../helpers.js';
 import { startLb } from '../lb.js';
 
 const missing = await clusterPrereqsMissing();
@@ -53,15 +53,7 @@ function handle(h: HubProc, adminKey: string): TestHub {
     wsUrl: `${h.url.replace('http', 'ws')}/ws`,
     port: h.port,
     adminKey,
-    api: async (method: string, p: string, body?: unknown, key = adminKey) => {
-      const res = await fetch(`${h.url}${p}`, {
-        method,
-        headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-        ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      });
-      const text = await res.text();
-      return { status: res.status, body: text ? JSON.parse(text) : null };
-    },
+    api: restClient(h.url, adminKey),
   } as unknown as TestHub;
 }
 

@@ -157,7 +157,7 @@ for (const d of drivers) {
       await s.insert(job('job_1', 'running'));
       await s.insert(job('job_2', 'succeeded'));
       expect((await s.get('corr-job_1'))?.id).toBe('job_1');
-      expect(await s.failRunning('hub restarted')).toBe(1);
+      expect(await s.failRunning('hub restarted')).toHaveLength(1);
       const after = await s.get('job_1');
       expect(after).toMatchObject({ state: 'failed', error_message: 'hub restarted' });
       expect((await s.list({ state: 'failed', page: 1, per_page: 10 })).total).toBe(1);

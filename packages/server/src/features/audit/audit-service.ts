@@ -169,7 +169,7 @@ export const auditServiceFactory = ({ db, logger, walDir }: { db: Db; logger: Lo
     async recover(): Promise<number> {
       if (!walDir) return 0;
       let restored = 0;
-      for (const file of leftoverSegments(walDir, wal?.currentFile())) {
+      for (const file of leftoverSegments(walDir, wal?.prefix)) {
         const rows: AuditLogsTable[] = [];
         for (const line of readFileSync(file, 'utf8').split('\n')) {
           if (!line.trim()) continue;
@@ -312,19 +312,20 @@ function createWal(dir: string, logger: Logger) {
       }
       for (const [n, seg] of segments) if (n !== current.seq && seg.pending <= 0) drop(n);
     },
-    currentFile: () => current.seg.file,
+    /** File name prefix of this process's own segments (recovery leaves them alone). */
+    prefix: `audit-${tag}-`,
     close(): void {
       for (const [n, seg] of [...segments]) if (seg.pending <= 0) drop(n);
     },
   };
 }
 
-function leftoverSegments(dir: string, skip?: string): string[] {
+/** Write-ahead log segments in `dir`, except those whose name starts with `own`. */
+function leftoverSegments(dir: string, own?: string): string[] {
   try {
     return readdirSync(dir)
-      .filter((f) => /^audit-.*\.wal$/.test(f))
-      .map((f) => path.join(dir, f))
-      .filter((f) => f !== skip && (skip === undefined || !f.startsWith(skip.replace(/-\d+\.wal$/, '-'))));
+      .filter((f) => /^audit-.*\.wal$/.test(f) && !(own && f.startsWith(own)))
+      .map((f) => path.join(dir, f));
   } catch {
     return [];
   }

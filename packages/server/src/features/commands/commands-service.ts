@@ -532,7 +532,7 @@ export const commandsServiceFactory = ({
 
   /** Ends jobs whose rows say they run, but on an instance that is gone. */
   async function endOrphans(reason: string, w: { instance?: string; keep?: Set<string> }): Promise<number> {
-    const ids = await store.failRunningOf(reason, w);
+    const ids = await store.failRunning(reason, w);
     for (const id of ids) {
       const row = await store.get(id);
       if (!row) continue;
@@ -677,7 +677,7 @@ export const commandsServiceFactory = ({
     recover: (liveInstances?: Set<string>) =>
       liveInstances
         ? endOrphans('hub instance restarted or lost while the job was running', { keep: liveInstances })
-        : store.failRunning('hub restarted while the job was running'),
+        : store.failRunning('hub restarted while the job was running').then((ids) => ids.length),
     /** Scale-out: the jobs a dead instance was running end as failed with the reason. */
     releaseInstance: (deadInstance: string) => endOrphans(`hub instance ${deadInstance} was lost while the job was running`, { instance: deadInstance }),
 
@@ -688,7 +688,7 @@ export const commandsServiceFactory = ({
       await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, graceMs).unref())]);
       const ids = [...running.keys()];
       running.clear();
-      return store.failRunning('hub shut down while the job was running', ids);
+      return (await store.failRunning('hub shut down while the job was running', { ids })).length;
     },
   };
 };

@@ -193,29 +193,19 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => {
       return { items: rows.map(toJobView), total: Number(n) };
     },
     /** Ends running jobs a dead process left behind. Pending approvals and queued jobs survive. */
-    async failRunning(reason: string, ids?: string[]): Promise<number> {
-      await settled();
-      let q = db
-        .updateTable('jobs')
-        .set({ state: 'failed', finished_at: new Date().toISOString(), error_code: 'INTERNAL_ERROR', error_message: reason })
-        .where('state', '=', 'running');
-      if (ids) {
-        if (ids.length === 0) return 0;
-        q = q.where('id', 'in', ids);
-      }
-      const r = await q.executeTakeFirst();
-      return Number(r.numUpdatedRows);
-    },
     /**
-     * Scale-out: ends the running jobs of one dead instance (`instance`), or of every instance not
-     * in `keep` (at start). Returns their ids.
+     * Ends running jobs a process left behind, as `failed` with `reason`: all of them, or only
+     * `ids`, or (scale-out) those of one dead `instance`, or of every instance not in `keep`.
+     * Returns their ids.
      */
-    async failRunningOf(reason: string, w: { instance?: string; keep?: Set<string> }): Promise<string[]> {
+    async failRunning(reason: string, w: { ids?: string[]; instance?: string; keep?: Set<string> } = {}): Promise<string[]> {
       await settled();
+      if (w.ids?.length === 0) return [];
       let q = db
         .updateTable('jobs')
         .set({ state: 'failed', finished_at: new Date().toISOString(), error_code: 'INTERNAL_ERROR', error_message: reason })
         .where('state', '=', 'running');
+      if (w.ids) q = q.where('id', 'in', w.ids);
       if (w.instance) q = q.where('instance_id', '=', w.instance);
       const keep = w.keep;
       if (keep?.size) q = q.where((eb) => eb.or([eb('instance_id', 'is', null), eb('instance_id', 'not in', [...keep])]));

@@ -102,23 +102,25 @@ export const devicesServiceFactory = ({
   const projectCache = new Map<string, string>();
   const instanceId = bus.instanceId ?? 'local';
 
+  /** A decision on a pairing request (here or on another instance) lets the devices waiting on it go. */
+  function release(id: string, status: string): void {
+    if (status === 'approved') settle(id, (w) => w.resolve());
+    else if (status === 'rejected') release(id, 'rejected');
+    else if (status === 'expired')
+      settle(id, (w) =>
+        w.reject(
+          new HiveError('PAIRING_REQUIRED', 'Pairing request expired without a decision', { request_id: id }, { action: 'retry', retryAfterMs: 60_000 }),
+        ),
+      );
+  }
+
   // Scale-out: a decision taken on another instance releases the devices waiting here, and
   // satellites held elsewhere are known by project for event filtering.
   bus.subscribe(({ event, payload, origin }) => {
     if (!origin) return;
     if (event === 'pairing:resolved') {
       const v = payload as { id: string; status: string };
-      if (v.status === 'approved') settle(v.id, (w) => w.resolve());
-      else if (v.status === 'rejected')
-        settle(v.id, (w) =>
-          w.reject(new HiveError('PAIRING_REJECTED', 'Pairing request was rejected by an operator', { request_id: v.id }, { action: 'abort' })),
-        );
-      else if (v.status === 'expired')
-        settle(v.id, (w) =>
-          w.reject(
-            new HiveError('PAIRING_REQUIRED', 'Pairing request expired without a decision', { request_id: v.id }, { action: 'retry', retryAfterMs: 60_000 }),
-          ),
-        );
+      release(v.id, v.status);
     } else if (event === 'satellite:online') {
       const v = payload as { id: string; project?: string };
       if (v.project) projectCache.set(v.id, v.project);
@@ -509,11 +511,7 @@ export const devicesServiceFactory = ({
   async function devicesSweep(): Promise<void> {
     for (const id of await store.expirePairing(nowIso())) {
       audit.log({ actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'pairing.expired', target: { type: 'pairing_request', id }, result: 'success' });
-      settle(id, (w) =>
-        w.reject(
-          new HiveError('PAIRING_REQUIRED', 'Pairing request expired without a decision', { request_id: id }, { action: 'retry', retryAfterMs: 60_000 }),
-        ),
-      );
+      release(id, 'expired');
       bus.publish('pairing:resolved', { id, status: 'expired' });
     }
   }
@@ -575,7 +573,7 @@ export const devicesServiceFactory = ({
       });
       const after = (await store.getPairing(id)) ?? req;
       bus.publish('pairing:resolved', toView(after));
-      settle(id, (w) => w.resolve());
+      release(id, 'approved');
       return toView(after);
     },
 
