@@ -57,7 +57,7 @@ export async function startHub(
   const hub = await buildHub(config, { logger, ...opts.build });
   const { url, port } = await hub.listen();
   const fingerprint = hub.tls?.fingerprint;
-  const api = restClient(url, adminKey);
+  const api = restClient(url, adminKey, fingerprint);
   return { hub, url, wsUrl: `${url.replace('http', 'ws')}/ws`, port, adminKey, dataDir, logs, fingerprint, close: () => hub.close(), api };
 }
 
@@ -93,14 +93,15 @@ export function pinnedFetch(url: string, init: { method: string; headers: Record
   });
 }
 
-/** `api(method, path, body?, key?)` against a hub's REST API; the body is parsed JSON (or `{ raw }`). */
-export function restClient(url: string, defaultKey: string): TestHub['api'] {
+/** `api(method, path, body?, key?)` against a hub's REST API (pinned to `fingerprint` over https); the body is parsed JSON (or `{ raw }`). */
+export function restClient(url: string, defaultKey: string, fingerprint?: string): TestHub['api'] {
   return async (method: string, p: string, body?: unknown, key: string = defaultKey) => {
-    const res = await fetch(`${url}${p}`, {
+    const init = {
       method,
       headers: { 'x-api-key': key, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-    });
+    };
+    const res = fingerprint ? await pinnedFetch(`${url}${p}`, init, fingerprint) : await fetch(`${url}${p}`, init);
     const text = await res.text();
     let parsed: any;
     try {
