@@ -153,7 +153,8 @@ export async function startHub(dataDir, apiKey, { cpuProfDir, logFile, config, p
     label,
     env,
     silent: true,
-    execArgv: cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [],
+    // BENCH_HUB_NODE_ARGS: extra node options for the hub (experiments, e.g. GC settings).
+    execArgv: [...(cpuProfDir ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : []), ...(process.env.BENCH_HUB_NODE_ARGS ?? '').split(' ').filter(Boolean)],
   });
   const out = watchHubOutput(child, logFile);
   const url = await guard(out.url, 30_000, `${label} start (its "listening on" banner)`);

@@ -139,7 +139,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   }
 
   // Audit entries go to a write-ahead log first: a killed process loses none (replayed here).
-  const audit = auditServiceFactory({ db, logger, walDir: path.join(config.server.data_dir, 'audit-wal') });
+  const audit = auditServiceFactory({ db, write: store.write, logger, walDir: path.join(config.server.data_dir, 'audit-wal') });
   await audit.recover();
   // Revoked credentials are cut off at once: every edge holding a connection with them closes it.
   const onRevoke = (principalId: string) => bus.publish('credentials:revoked', { principal_id: principalId });
@@ -208,7 +208,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   // Assigned once the WebSocket server exists; the edges report into it.
   let metrics: Metrics | undefined;
   const commands = commandsServiceFactory({
-    store: commandsStoreFactory({ db }),
+    store: commandsStoreFactory({ db, write: store.write }),
     logger,
     resolveRef: devices.resolveRef,
     resolveTargets: async (t) => {

@@ -3,8 +3,10 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
+import { startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
+import { type BatchWrite, batchWriter } from './writer.js';
 
 export type Db = Kysely<Database>;
 
@@ -22,19 +24,24 @@ export interface Store {
   driver: DbConfig['driver'];
   close(): Promise<void>;
   ping(): Promise<void>;
+  /** Hot-path row writes (job rows, audit entries), one transaction per call; see writer.ts. */
+  write: BatchWrite;
 }
 
 /** Opens the database and runs pending migrations. */
 export async function openStore(cfg: DbConfig): Promise<Store> {
   let db: Db;
+  let sqlite: SQLite.Database | undefined;
+  let checkpointer: ReturnType<typeof startCheckpointer> | undefined;
   if (cfg.driver === 'sqlite') {
     if (cfg.connection !== ':memory:') mkdirSync(path.dirname(path.resolve(cfg.connection)), { recursive: true });
-    const sqlite = new SQLite(cfg.connection);
+    sqlite = new SQLite(cfg.connection);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
     sqlite.pragma('busy_timeout = 5000');
     sqlite.pragma('foreign_keys = ON');
     cachePreparedStatements(sqlite);
+    if (cfg.connection !== ':memory:') checkpointer = startCheckpointer(sqlite, path.resolve(cfg.connection));
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
     const pool = new pg.Pool({
@@ -60,13 +67,18 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
   const migrator = new Migrator({ db, provider: migrationProvider, ...(cfg.driver === 'postgres' && cfg.schema ? { migrationTableSchema: cfg.schema } : {}) });
   const { error } = await migrator.migrateToLatest();
   if (error) {
+    await checkpointer?.close();
     await db.destroy();
     throw error instanceof Error ? error : new Error(String(error));
   }
   return {
     db,
     driver: cfg.driver,
-    close: () => db.destroy(),
+    write: batchWriter(db, sqlite),
+    async close() {
+      await checkpointer?.close();
+      await db.destroy();
+    },
     async ping() {
       await db.selectFrom('api_keys').select('id').limit(1).execute();
     },

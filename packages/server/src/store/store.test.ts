@@ -128,7 +128,7 @@ for (const d of drivers) {
 
     it('jobs: insert, update, list, and unfinished jobs are failed after a restart', async () => {
       const store = await open();
-      const s = commandsStoreFactory({ db: store.db });
+      const s = commandsStoreFactory({ db: store.db, write: store.write });
       const job = (id: string, state: 'running' | 'succeeded') => ({
         id,
         correlation_id: `corr-${id}`,
@@ -163,9 +163,88 @@ for (const d of drivers) {
       expect((await s.list({ state: 'failed', page: 1, per_page: 10 })).total).toBe(1);
     });
 
+    it('jobs: a running job finished before its row was written is written once, final; reads never miss it', async () => {
+      const store = await open();
+      const s = commandsStoreFactory({ db: store.db, write: store.write });
+      const row = {
+        id: 'job_held',
+        correlation_id: 'corr-held',
+        satellite_id: 'b'.repeat(64),
+        command: 'system.info',
+        params: '{}',
+        payload: null,
+        state: 'running' as const,
+        actor_type: 'api_key',
+        actor_id: 'k',
+        actor_name: 'admin',
+        source_ip: null,
+        timeout_ms: 1000,
+        source: 'api',
+        batch_id: 'bat_1',
+        approval_id: null,
+        queue_until: null,
+        created_at: now(),
+        started_at: now(),
+        finished_at: null,
+        duration_ms: null,
+        result: null,
+        error_code: null,
+        error_message: null,
+      };
+      const inserted = s.insert(row);
+      // Not in the table yet (held for its result), but every read sees it.
+      expect(await store.db.selectFrom('jobs').select('id').where('id', '=', 'job_held').execute()).toHaveLength(0);
+      const updated = s.update('job_held', { state: 'succeeded', result: '{"ok":true}', finished_at: now(), duration_ms: 3 });
+      await Promise.all([inserted, updated]);
+      expect(await s.get('job_held')).toMatchObject({ state: 'succeeded', result: '{"ok":true}', batch_id: 'bat_1' });
+      expect((await s.byBatch('bat_1')).map((r) => r.state)).toEqual(['succeeded']);
+      // A later update of a written row is an update.
+      await s.update('job_held', { error_message: 'note' }, true);
+      expect((await s.get('job_held'))?.error_message).toBe('note');
+    });
+
+    it('batch writer: inserts ignoring existing ids, updates skipping undefined columns, all or nothing', async () => {
+      const store = await open();
+      const entry = (id: string) => ({
+        id,
+        ts: now(),
+        actor_type: 'system',
+        actor_id: 'hub',
+        actor_name: 'hub',
+        action: 'test.write',
+        target_type: null,
+        target_id: null,
+        details: '{}',
+        result: 'success',
+        error: null,
+        source_ip: null,
+        correlation_id: null,
+      });
+      await store.write([
+        { table: 'audit_logs', kind: 'insert', row: entry('aud_w1'), ignoreConflict: true },
+        { table: 'audit_logs', kind: 'insert', row: entry('aud_w2'), ignoreConflict: true },
+      ]);
+      // A retry of the same ids is not an error and changes nothing.
+      await store.write([{ table: 'audit_logs', kind: 'insert', row: { ...entry('aud_w1'), action: 'changed' }, ignoreConflict: true }]);
+      await store.write([{ table: 'audit_logs', kind: 'update', id: 'aud_w2', patch: { error: 'e', result: undefined } }]);
+      const rows = await store.db.selectFrom('audit_logs').selectAll().where('action', 'in', ['test.write', 'changed']).orderBy('id').execute();
+      expect(rows.map((r) => [r.id, r.action, r.result, r.error])).toEqual([
+        ['aud_w1', 'test.write', 'success', null],
+        ['aud_w2', 'test.write', 'success', 'e'],
+      ]);
+      // A failing op rolls back the whole batch.
+      await expect(
+        store.write([
+          { table: 'audit_logs', kind: 'insert', row: entry('aud_w3') },
+          { table: 'audit_logs', kind: 'insert', row: entry('aud_w1') },
+        ]),
+      ).rejects.toThrow();
+      expect(await store.db.selectFrom('audit_logs').select('id').where('id', '=', 'aud_w3').execute()).toHaveLength(0);
+    });
+
     it('audit: batched writes, redaction, filters and pagination', async () => {
       const store = await open();
-      const audit = auditServiceFactory({ db: store.db, logger: pino({ level: 'silent' }) });
+      const audit = auditServiceFactory({ db: store.db, write: store.write, logger: pino({ level: 'silent' }) });
       for (let i = 0; i < 1200; i++) {
         audit.log({
           actor: { type: 'api_key', id: 'k1', name: 'admin' },

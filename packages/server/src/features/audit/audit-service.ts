@@ -7,6 +7,7 @@ import { redact } from '../../lib/redact.js';
 import type { Db } from '../../store/db.js';
 import { fromJson, toJson } from '../../store/db.js';
 import type { AuditLogsTable } from '../../store/schema.js';
+import type { BatchWrite } from '../../store/writer.js';
 
 export interface AuditActor {
   type: string;
@@ -60,7 +61,7 @@ const BATCH = 500;
  * one transaction (thousands of connects per second stay cheap); a failed write keeps the batch
  * and retries, and `flush` (called by queries and at shutdown) waits until everything is stored.
  */
-export const auditServiceFactory = ({ db, logger, walDir }: { db: Db; logger: Logger; walDir?: string | undefined }) => {
+export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; write: BatchWrite; logger: Logger; walDir?: string | undefined }) => {
   let queue: AuditLogsTable[] = [];
   /** Write-ahead log segment of each queued entry (same order as `queue`). */
   let queueSeg: number[] = [];
@@ -94,14 +95,8 @@ export const auditServiceFactory = ({ db, logger, walDir }: { db: Db; logger: Lo
       // New entries go to a fresh segment, so this one can be deleted once its entries are stored.
       wal?.rotate();
       try {
-        await db.transaction().execute(async (trx) => {
-          // A retry after a commit whose answer was lost must not fail on the ids it already wrote.
-          await trx
-            .insertInto('audit_logs')
-            .values(batch)
-            .onConflict((oc) => oc.column('id').doNothing())
-            .execute();
-        });
+        // A retry after a commit whose answer was lost must not fail on the ids it already wrote.
+        await write(batch.map((row) => ({ table: 'audit_logs', kind: 'insert', row: row as unknown as Record<string, unknown>, ignoreConflict: true })));
         queue = queue.slice(batch.length);
         queueSeg = queueSeg.slice(batch.length);
         wal?.stored(segs);

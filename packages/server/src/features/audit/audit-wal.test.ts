@@ -17,9 +17,9 @@ describe('audit write-ahead log', () => {
     const walDir = path.join(dir, 'wal');
     const logger = pino({ level: 'silent' });
     // The "dying" process: logs 120 entries; its batch timer never got to run before the crash.
-    const dying = auditServiceFactory({ db: store.db, logger, walDir });
+    const dying = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
     for (let i = 0; i < 120; i++) dying.log(entry(i));
-    const next = auditServiceFactory({ db: store.db, logger, walDir });
+    const next = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
     expect(await next.recover()).toBe(120);
     // The first one flushing late (or a retry after a lost commit answer) adds nothing twice.
     await dying.flush();

@@ -1,6 +1,7 @@
 import type { Db } from '../../store/db.js';
 import { fromJson } from '../../store/db.js';
 import type { JobState, JobsTable } from '../../store/schema.js';
+import type { BatchWrite, WriteOp } from '../../store/writer.js';
 
 export interface JobView {
   id: string;
@@ -48,82 +49,103 @@ export const toJobView = (r: JobsTable): JobView => ({
 
 /** How long job writes wait to be written together. */
 const COALESCE_MS = 5;
+/**
+ * How long the row of a just-started job may wait for its result: most commands finish within
+ * this, and their row is then written once, final (one row write instead of an insert and an
+ * update). A crash within this window loses only the row of a job that was still running; its
+ * audit trail is in the audit write-ahead log.
+ */
+const HOLD_RUNNING_MS = 250;
 
-type JobWrite = { kind: 'insert'; row: JobsTable } | { kind: 'update'; id: string; patch: Partial<JobsTable> };
+interface Queued {
+  row?: JobsTable;
+  update?: { id: string; patch: Partial<JobsTable> };
+  at: number;
+  done: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
 
 /**
  * Job rows are written behind: inserts and updates queue up and go to the database together,
- * one transaction every few milliseconds (multi-row inserts), so a fan-out to 10,000
- * satellites is a few transactions instead of 20,000 statements. Every read and conditional
- * write first waits for what is queued (read-your-writes).
+ * one transaction every few milliseconds, so a fan-out to 10,000 satellites is a few
+ * transactions instead of 20,000 statements. A running job's insert is held back a little and
+ * absorbs the job's later updates. Every read and conditional write first waits for what is
+ * queued (read-your-writes).
  */
-export const commandsStoreFactory = ({ db }: { db: Db }) => {
-  let pending: { op: JobWrite; resolve: () => void; reject: (e: unknown) => void }[] = [];
+export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite }) => {
+  let pending: Queued[] = [];
+  /** Queued inserts by job id (they absorb updates of the same job). */
+  const inserts = new Map<string, Queued>();
   let chain: Promise<void> = Promise.resolve();
-  let scheduled = false;
+  let timer: NodeJS.Timeout | null = null;
+  let timerAt = 0;
 
-  const runOne = (op: JobWrite, q: Pick<Db, 'insertInto' | 'updateTable'> = db) =>
-    op.kind === 'insert' ? q.insertInto('jobs').values(op.row).execute() : q.updateTable('jobs').set(op.patch).where('id', '=', op.id).execute();
+  const opOf = (q: Queued): WriteOp =>
+    q.row
+      ? { table: 'jobs', kind: 'insert', row: q.row as unknown as Record<string, unknown> }
+      : { table: 'jobs', kind: 'update', id: q.update?.id ?? '', patch: q.update?.patch ?? {} };
 
-  async function writeBatch(): Promise<void> {
-    const batch = pending;
-    pending = [];
+  /** Writes what is due (everything when `all`): updates at once, held inserts once old enough. */
+  async function writeBatch(all: boolean): Promise<void> {
+    const due = Date.now() - HOLD_RUNNING_MS;
+    const batch: Queued[] = [];
+    const keep: Queued[] = [];
+    for (const q of pending) (all || !q.row || q.at <= due || q.row.state !== 'running' ? batch : keep).push(q);
+    pending = keep;
+    for (const q of batch) if (q.row) inserts.delete(q.row.id);
+    if (keep.length) arm(keep[0]?.at ?? Date.now(), HOLD_RUNNING_MS);
     if (batch.length === 0) return;
     try {
-      await db.transaction().execute(async (trx) => {
-        let rows: JobsTable[] = [];
-        const insertRows = async () => {
-          // Chunked: SQLite caps bound parameters per statement.
-          for (let i = 0; i < rows.length; i += 100)
-            await trx
-              .insertInto('jobs')
-              .values(rows.slice(i, i + 100))
-              .execute();
-          rows = [];
-        };
-        for (const { op } of batch) {
-          if (op.kind === 'insert') {
-            rows.push(op.row);
-            continue;
-          }
-          await insertRows();
-          await runOne(op, trx);
-        }
-        await insertRows();
-      });
+      await write(batch.map(opOf));
       for (const b of batch) b.resolve();
     } catch {
       // One bad write must not sink the others: one by one, each answering for itself.
-      for (const b of batch) await runOne(b.op).then(b.resolve, b.reject);
+      for (const b of batch) await write([opOf(b)]).then(b.resolve, b.reject);
     }
   }
 
+  function arm(from: number, delay: number): void {
+    const at = from + delay;
+    if (timer && timerAt <= at) return;
+    if (timer) clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(
+      () => {
+        timer = null;
+        chain = chain.then(() => writeBatch(false));
+      },
+      Math.max(0, at - Date.now()),
+    );
+  }
+
   let urgent = false;
-  function enqueue(op: JobWrite, soon = false): Promise<void> {
-    const done = new Promise<void>((resolve, reject) => pending.push({ op, resolve, reject }));
+  function enqueue(item: Omit<Queued, 'at' | 'done' | 'resolve' | 'reject'>, soon = false): Promise<void> {
+    const q = item as Queued;
+    q.at = Date.now();
+    q.done = new Promise<void>((resolve, reject) => {
+      q.resolve = resolve;
+      q.reject = reject;
+    });
+    pending.push(q);
+    if (q.row) inserts.set(q.row.id, q);
     if (soon && !urgent) {
       // Someone waits for this write: go with the next turn of the event loop.
       urgent = true;
       setImmediate(() => {
         urgent = false;
-        chain = chain.then(writeBatch);
+        chain = chain.then(() => writeBatch(false));
       });
     }
-    if (!scheduled) {
-      scheduled = true;
-      // A few ms of coalescing: results of a fan-out arrive spread out, and each transaction's
-      // begin/commit costs more than the rows in it.
-      setTimeout(() => {
-        scheduled = false;
-        chain = chain.then(writeBatch);
-      }, COALESCE_MS);
-    }
-    return done;
+    // A few ms of coalescing: results of a fan-out arrive spread out, and each transaction's
+    // begin/commit costs more than the rows in it. Held inserts have their own, later deadline.
+    arm(q.at, q.row?.state === 'running' ? HOLD_RUNNING_MS : COALESCE_MS);
+    return q.done;
   }
 
   /** Waits until every queued write is in the database. */
   async function settled(): Promise<void> {
-    if (pending.length) chain = chain.then(writeBatch);
+    if (pending.length) chain = chain.then(() => writeBatch(true));
     await chain;
   }
 
@@ -134,11 +156,18 @@ export const commandsStoreFactory = ({ db }: { db: Db }) => {
     settled,
     insert(rows: JobsTable | JobsTable[]): Promise<void> {
       const list = Array.isArray(rows) ? rows : [rows];
-      return Promise.all(list.map((row) => enqueue({ kind: 'insert', row: full(row) }))).then(() => undefined);
+      return Promise.all(list.map((row) => enqueue({ row: full(row) }))).then(() => undefined);
     },
     /** `soon`: the caller waits for it (written with the next turn, not after the coalescing delay). */
     update(id: string, patch: Partial<JobsTable>, soon = false): Promise<void> {
-      return enqueue({ kind: 'update', id, patch }, soon);
+      const held = inserts.get(id);
+      if (held?.row) {
+        // The row is not written yet: it is written once, with this change.
+        Object.assign(held.row, patch);
+        if (held.row.state !== 'running') arm(Date.now(), soon ? 0 : COALESCE_MS);
+        return held.done;
+      }
+      return enqueue({ update: { id, patch } }, soon);
     },
     /** Conditional state change; false when the job was no longer in one of `from`. */
     async transition(id: string, from: readonly JobState[], patch: Partial<JobsTable>): Promise<boolean> {

@@ -1,0 +1,44 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type SQLite from 'better-sqlite3';
+
+/**
+ * SQLite in WAL mode copies the log back into the database file (a checkpoint, with an fsync)
+ * inside whichever commit crosses 1,000 pages — a stall of the hub's event loop in the middle of
+ * a fan-out or a burst of commands. Here the hub's connection never checkpoints; a worker thread
+ * with its own connection does, every `intervalMs` (PASSIVE: it never blocks readers or the
+ * writer). Should the worker die, the connection checkpoints itself again as before.
+ */
+export function startCheckpointer(sqlite: SQLite.Database, file: string, intervalMs = 250): { close(): Promise<void> } {
+  const code = `
+    const { workerData, parentPort } = require('node:worker_threads');
+    const Database = require(workerData.module);
+    const db = new Database(workerData.file, { fileMustExist: true });
+    const tick = () => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} };
+    const timer = setInterval(tick, workerData.intervalMs);
+    parentPort.on('message', () => { clearInterval(timer); tick(); db.close(); parentPort.close(); });
+  `;
+  const module = createRequire(import.meta.url).resolve('better-sqlite3');
+  const worker = new Worker(code, { eval: true, workerData: { module, file, intervalMs } });
+  worker.unref();
+  sqlite.pragma('wal_autocheckpoint = 0');
+  let alive = true;
+  const exited = new Promise<void>((resolve) => {
+    const back = () => {
+      if (alive && sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
+      alive = false;
+      resolve();
+    };
+    worker.once('exit', back);
+    worker.once('error', back);
+  });
+  return {
+    async close() {
+      if (!alive) return;
+      alive = false;
+      worker.ref(); // keep the process up until the worker's last checkpoint is done
+      worker.postMessage('close');
+      await exited;
+    },
+  };
+}
