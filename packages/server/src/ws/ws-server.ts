@@ -708,6 +708,7 @@ export function createWsServer(deps: WsDeps) {
       for (const op of operators) if (op.auth?.principal.id === id) op.close(CLOSE_CODES.REVOKED.code, 'credentials revoked');
       return;
     }
+    if (operators.size === 0) return;
     const scope: Scope = event.startsWith('pairing:') ? 'operator.pairing' : event.startsWith('approval.') ? 'operator.approvals' : 'operator.read';
     // Operators restricted to projects hear only about satellites of their projects.
     const p = payload as { id?: string; satellite_id?: string } | null;

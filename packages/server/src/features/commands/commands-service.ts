@@ -145,6 +145,13 @@ export const commandsServiceFactory = ({
     bus.publish('job:updated', { id: job.id, correlation_id: job.correlation_id, satellite_id: job.satellite_id, batch_id: job.batch_id, state: job.state });
   }
 
+  // The jobs of a fan-out share one params string: parse it once, not once per target.
+  let lastParams: { s: string; v: unknown } = { s: '{}', v: {} };
+  const parsedParams = (s: string): unknown => {
+    if (s !== lastParams.s) lastParams = { s, v: JSON.parse(s) };
+    return lastParams.v;
+  };
+
   async function finish(job: JobsTable, patch: Partial<JobsTable>): Promise<JobView> {
     const finished = new Date();
     const full: JobsTable = {
@@ -188,7 +195,7 @@ export const commandsServiceFactory = ({
       details: {
         job_id: job.id,
         command: job.command,
-        params: JSON.parse(job.params),
+        params: parsedParams(job.params),
         state: full.state,
         duration_ms: full.duration_ms,
         source: job.source,
@@ -256,14 +263,22 @@ export const commandsServiceFactory = ({
     return run;
   }
 
-  function newJob(p: Principal, sat: SatelliteView, command: string, params: Record<string, unknown>, opts: ExecOptions, batchId: string | null): JobsTable {
+  function newJob(
+    p: Principal,
+    sat: SatelliteView,
+    command: string,
+    params: Record<string, unknown>,
+    opts: ExecOptions,
+    batchId: string | null,
+    paramsJson = toJson(redact(params)),
+  ): JobsTable {
     const now = nowIso();
     return {
       id: newId('job'),
       correlation_id: randomUUID(),
       satellite_id: sat.id,
       command,
-      params: toJson(redact(params)),
+      params: paramsJson,
       payload: null,
       state: 'running',
       actor_type: p.type,
@@ -390,6 +405,8 @@ export const commandsServiceFactory = ({
     const sats = (await resolveTargets(req.target)).filter((s) => inProject(p, s.project, 'write'));
     if (sats.length === 0) throw new HiveError('SATELLITE_NOT_FOUND', 'The target matches no satellite', { target: req.target });
     const batchId = newId('bat');
+    // The same for every job of the batch (redacted once, parsed once for the audit entries).
+    const paramsJson = toJson(redact(params));
     audit.log({
       actor: p,
       action: 'command.batch',
@@ -439,7 +456,7 @@ export const commandsServiceFactory = ({
       }
       let admitted: Awaited<ReturnType<typeof admit>>;
       try {
-        admitted = await admit(p, sat, newJob(p, sat, req.command, params, req, batchId), params, req);
+        admitted = await admit(p, sat, newJob(p, sat, req.command, params, req, batchId, paramsJson), params, req);
       } catch (err) {
         const e = err as HiveError;
         results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code ?? 'INTERNAL_ERROR', message: e.message } };

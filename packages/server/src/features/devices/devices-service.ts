@@ -74,6 +74,17 @@ export interface PairingView {
  * The WebSocket layer calls `handshake` for every connect; operators call the pairing and
  * registry methods from REST, WS and CLI.
  */
+/** Events that announce a change of satellites, their tags, claims or tokens (from any instance). */
+const CHANGES = new Set([
+  'satellite:online',
+  'satellite:offline',
+  'satellite:updated',
+  'satellite:removed',
+  'satellite:claims',
+  'pairing:resolved',
+  'credentials:revoked',
+]);
+
 export const devicesServiceFactory = ({
   store,
   audit,
@@ -118,6 +129,8 @@ export const devicesServiceFactory = ({
   // satellites held elsewhere are known by project for event filtering.
   bus.subscribe(({ event, payload, origin }) => {
     if (!origin) return;
+    // Changes made by another instance end this instance's cached satellite reads.
+    if (CHANGES.has(event)) store.invalidate();
     if (event === 'pairing:resolved') {
       const v = payload as { id: string; status: string };
       release(v.id, v.status);

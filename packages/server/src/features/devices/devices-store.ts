@@ -42,12 +42,22 @@ export interface SatelliteFilter {
   per_page: number;
 }
 
+/** Runs `q` on slices of `ids` (bound parameters per statement are limited: 32,766 in SQLite, 65,535 in PostgreSQL). */
+async function inChunks<T>(ids: string[], q: (part: string[]) => Promise<T[]>, size = 1000): Promise<T[]> {
+  if (ids.length <= size) return q(ids);
+  const out: T[] = [];
+  for (let i = 0; i < ids.length; i += size) out.push(...(await q(ids.slice(i, i + size))));
+  return out;
+}
+
 /** Persistence of satellites, their tags, device keys, device tokens and pairing requests. */
 export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?: 'sqlite' | 'postgres' }) => {
   async function tagsFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (ids.length === 0) return out;
-    const rows = await c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', ids).orderBy('tag').execute();
+    const rows = (await inChunks(ids, (part) => c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', part).execute())).sort((a, b) =>
+      a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0,
+    );
     for (const r of rows) {
       const list = out.get(r.satellite_id) ?? [];
       list.push(r.tag);
@@ -59,13 +69,9 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
   async function rolesFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (ids.length === 0) return out;
-    const rows = await c
-      .selectFrom('device_tokens')
-      .select(['device_id', 'role'])
-      .distinct()
-      .where('device_id', 'in', ids)
-      .where('revoked_at', 'is', null)
-      .execute();
+    const rows = await inChunks(ids, (part) =>
+      c.selectFrom('device_tokens').select(['device_id', 'role']).distinct().where('device_id', 'in', part).where('revoked_at', 'is', null).execute(),
+    );
     for (const r of rows) out.set(r.device_id, [...(out.get(r.device_id) ?? []), r.role].sort());
     return out;
   }
@@ -76,7 +82,7 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     return rows.map((r) => {
       const commands = fromJson<string[]>(r.commands, []);
       const approved = fromJson<string[]>(r.approved_commands, []);
-      return {
+      return Object.freeze({
         id: r.id,
         slug: r.slug,
         name: r.name,
@@ -97,56 +103,95 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
         last_seen: r.last_seen,
         created_at: r.created_at,
         updated_at: r.updated_at,
-      };
+      });
     });
   }
 
-  return {
-    async listSatellites(f: SatelliteFilter): Promise<{ items: SatelliteView[]; total: number }> {
-      if (f.projects && f.projects.length === 0) return { items: [], total: 0 };
-      let sel = db.selectFrom('satellites');
-      if (f.projects) sel = sel.where('project', 'in', f.projects);
-      if (f.status) sel = sel.where('status', '=', f.status);
-      if (f.tag) {
-        const tag = f.tag;
-        sel = sel.where('id', 'in', (eb) => eb.selectFrom('satellite_tags').select('satellite_id').where('tag', '=', tag));
-      }
-      if (f.q) {
-        const needle = `%${f.q.toLowerCase().replace(/[\\%_]/g, '')}%`;
-        sel = sel.where((eb) =>
-          eb.or([
-            eb(eb.fn('lower', ['name']), 'like', needle),
-            eb('slug', 'like', needle),
-            eb(eb.fn('lower', ['hostname']), 'like', needle),
-            eb('id', 'like', needle),
-          ]),
-        );
-      }
-      const [{ n } = { n: 0 }] = await sel.select((eb) => eb.fn.countAll<number>().as('n')).execute();
-      const rows = await sel
-        .selectAll()
-        .orderBy('slug')
-        .limit(f.per_page)
-        .offset((f.page - 1) * f.per_page)
-        .execute();
-      return { items: await hydrate(rows), total: Number(n) };
+  async function listNow(f: SatelliteFilter): Promise<{ items: SatelliteView[]; total: number }> {
+    if (f.projects && f.projects.length === 0) return { items: [], total: 0 };
+    let sel = db.selectFrom('satellites');
+    if (f.projects) sel = sel.where('project', 'in', f.projects);
+    if (f.status) sel = sel.where('status', '=', f.status);
+    if (f.tag) {
+      const tag = f.tag;
+      sel = sel.where('id', 'in', (eb) => eb.selectFrom('satellite_tags').select('satellite_id').where('tag', '=', tag));
+    }
+    if (f.q) {
+      const needle = `%${f.q.toLowerCase().replace(/[\\%_]/g, '')}%`;
+      sel = sel.where((eb) =>
+        eb.or([
+          eb(eb.fn('lower', ['name']), 'like', needle),
+          eb('slug', 'like', needle),
+          eb(eb.fn('lower', ['hostname']), 'like', needle),
+          eb('id', 'like', needle),
+        ]),
+      );
+    }
+    const [{ n } = { n: 0 }] = await sel.select((eb) => eb.fn.countAll<number>().as('n')).execute();
+    const rows = await sel
+      .selectAll()
+      .orderBy('slug')
+      .limit(f.per_page)
+      .offset((f.page - 1) * f.per_page)
+      .execute();
+    return { items: await hydrate(rows), total: Number(n) };
+  }
+
+  async function getNow(id: string, c: Conn): Promise<SatelliteView | undefined> {
+    const row = await c.selectFrom('satellites').selectAll().where('id', '=', id).executeTakeFirst();
+    return row ? (await hydrate([row], c))[0] : undefined;
+  }
+
+  // Reads of satellites (fleet pages, lookups by reference: every exec resolves its satellite)
+  // are served from memory for up to READ_CACHE_MS, and only while nothing changed: every write
+  // below bumps `version`, and the service calls `invalidate()` for changes other hub instances
+  // announce on the bus. The views are frozen: callers share them.
+  let version = 0;
+  const cache = new Map<string, { v: number; at: number; value: Promise<unknown> }>();
+  function changed(): void {
+    version++;
+    cache.clear();
+  }
+  function cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+    const now = Date.now();
+    const hit = cache.get(key);
+    if (hit && hit.v === version && now - hit.at < READ_CACHE_MS) return hit.value as Promise<T>;
+    const value = load();
+    cache.set(key, { v: version, at: now, value });
+    value.catch(() => {
+      if (cache.get(key)?.value === value) cache.delete(key);
+    });
+    if (cache.size > READ_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
+    return value;
+  }
+  /** After a write: bump the version once it is done (also when it failed half-way). */
+  const writes = <T>(p: Promise<T>): Promise<T> => p.finally(changed);
+
+  const api = {
+    listSatellites(f: SatelliteFilter): Promise<{ items: SatelliteView[]; total: number }> {
+      return cached(`list:${JSON.stringify(f)}`, () => listNow(f));
     },
 
-    async getSatellite(id: string, c: Conn = db): Promise<SatelliteView | undefined> {
-      const row = await c.selectFrom('satellites').selectAll().where('id', '=', id).executeTakeFirst();
-      return row ? (await hydrate([row], c))[0] : undefined;
+    getSatellite(id: string, c: Conn = db): Promise<SatelliteView | undefined> {
+      if (c !== db) return getNow(id, c);
+      return cached(`get:${id}`, () => getNow(id, db));
     },
 
     /** Candidates for a user-given reference: exact id, slug, or name. */
-    async findByRef(ref: string): Promise<SatellitesTable[]> {
-      const byId = await db
-        .selectFrom('satellites')
-        .selectAll()
-        .where((eb) => eb.or([eb('id', '=', ref), eb('slug', '=', ref)]))
-        .execute();
-      if (byId.length > 0) return byId;
-      return db.selectFrom('satellites').selectAll().where('name', '=', ref).limit(5).execute();
+    findByRef(ref: string): Promise<SatellitesTable[]> {
+      return cached(`ref:${ref}`, async () => {
+        const byId = await db
+          .selectFrom('satellites')
+          .selectAll()
+          .where((eb) => eb.or([eb('id', '=', ref), eb('slug', '=', ref)]))
+          .execute();
+        const rows = byId.length > 0 ? byId : await db.selectFrom('satellites').selectAll().where('name', '=', ref).limit(5).execute();
+        return Object.freeze(rows) as SatellitesTable[];
+      });
     },
+
+    /** Forget cached reads (a change made elsewhere, e.g. by another hub instance). */
+    invalidate: changed,
 
     async slugsLike(base: string, c: Conn = db): Promise<Set<string>> {
       const rows = await c
@@ -413,6 +458,28 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
       return ids;
     },
   };
+  // Every write of satellites, their tags or their tokens (roles) ends the cached reads.
+  for (const m of WRITES) {
+    const f = api[m] as (...args: unknown[]) => Promise<unknown>;
+    (api as Record<string, unknown>)[m] = (...args: unknown[]) => writes(f(...args));
+  }
+  return api;
 };
+
+const WRITES = [
+  'insertSatellite',
+  'updateSatellite',
+  'setPresence',
+  'touchLastSeen',
+  'markAllOffline',
+  'setOfflineIfHeldBy',
+  'setOfflineForInstance',
+  'deleteSatellite',
+  'insertToken',
+  'revokeTokens',
+] as const;
+/** How long a cached read of satellites may be served (if nothing changed meanwhile). */
+const READ_CACHE_MS = 1000;
+const READ_CACHE_ENTRIES = 5000;
 
 export type DevicesStore = ReturnType<typeof devicesStoreFactory>;
