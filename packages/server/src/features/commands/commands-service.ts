@@ -152,7 +152,8 @@ export const commandsServiceFactory = ({
     return lastParams.v;
   };
 
-  async function finish(job: JobsTable, patch: Partial<JobsTable>): Promise<JobView> {
+  /** `data`: the node's answer as an object when there is one (`patch.result` is its JSON): not parsed again. */
+  async function finish(job: JobsTable, patch: Partial<JobsTable>, data?: unknown): Promise<JobView> {
     const finished = new Date();
     const full: JobsTable = {
       ...job,
@@ -185,8 +186,9 @@ export const commandsServiceFactory = ({
       .finally(() => publish(full));
     if (bus.clustered) await written;
     onFinished?.(full.command, full.state, full.duration_ms);
-    const view = toJobView(full);
-    const res = full.result ? (JSON.parse(full.result) as { exitCode?: number }) : null;
+    const parsed = data !== undefined ? data : full.result ? JSON.parse(full.result) : null;
+    const view = toJobView(full, { params: parsedParams(full.params), result: parsed });
+    const res = parsed as { exitCode?: number } | null;
     audit.log({
       actor: { type: job.actor_type, id: job.actor_id, name: job.actor_name, ip: job.source_ip ?? undefined },
       action: 'command.exec',
@@ -240,17 +242,22 @@ export const commandsServiceFactory = ({
       job.state = 'running';
       job.started_at = started.toISOString();
       running.set(job.id, job);
+      store.started(job.id);
       publish(job);
       const invoke = signed ?? signer.sign(invokeOf(job, params, started.getTime()));
       try {
         const data = await bus.invokeNode(job.satellite_id, invoke, job.timeout_ms + TRANSIT_GRACE_MS);
         const exitCode = (data as { exitCode?: number | null } | null)?.exitCode;
         const failed = job.command === 'system.run' && exitCode !== 0;
-        return await finish(job, {
-          state: failed ? 'failed' : 'succeeded',
-          result: toJson(data),
-          ...(failed ? { error_code: 'COMMAND_FAILED', error_message: `exit code ${exitCode ?? 'none'}` } : {}),
-        });
+        return await finish(
+          job,
+          {
+            state: failed ? 'failed' : 'succeeded',
+            result: toJson(data),
+            ...(failed ? { error_code: 'COMMAND_FAILED', error_message: `exit code ${exitCode ?? 'none'}` } : {}),
+          },
+          data ?? null,
+        );
       } catch (err) {
         const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
         if (cancelRequested.has(job.id)) return finish(job, { state: 'cancelled', error_code: 'JOB_CANCELLED', error_message: 'cancelled by an operator' });

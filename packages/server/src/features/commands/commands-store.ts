@@ -26,12 +26,13 @@ export interface JobView {
 
 export const FINAL_STATES: readonly JobState[] = ['succeeded', 'failed', 'timed_out', 'denied', 'cancelled'];
 
-export const toJobView = (r: JobsTable): JobView => ({
+/** `parsed`: params/result already parsed (they are not parsed again). */
+export const toJobView = (r: JobsTable, parsed?: { params: unknown; result: unknown }): JobView => ({
   id: r.id,
   correlation_id: r.correlation_id,
   satellite_id: r.satellite_id,
   command: r.command,
-  params: fromJson(r.params, {}),
+  params: parsed ? parsed.params : fromJson(r.params, {}),
   state: r.state,
   actor: { type: r.actor_type, id: r.actor_id },
   source: r.source,
@@ -43,7 +44,7 @@ export const toJobView = (r: JobsTable): JobView => ({
   started_at: r.started_at,
   finished_at: r.finished_at,
   duration_ms: r.duration_ms,
-  result: fromJson(r.result, null),
+  result: parsed ? parsed.result : fromJson(r.result, null),
   error: r.error_code ? { code: r.error_code, message: r.error_message ?? '' } : null,
 });
 
@@ -51,16 +52,20 @@ export const toJobView = (r: JobsTable): JobView => ({
 const COALESCE_MS = 5;
 /**
  * How long the row of a just-started job may wait for its result: most commands finish within
- * this, and their row is then written once, final (one row write instead of an insert and an
- * update). A crash within this window loses only the row of a job that was still running; its
- * audit trail is in the audit write-ahead log.
+ * this (a fan-out to 10,000 satellites takes about a second), and their row is then written once,
+ * final (one row write instead of an insert and an update). A crash within this window loses only
+ * the row of a job that was still running; the request is in the audit write-ahead log.
  */
-const HOLD_RUNNING_MS = 250;
+const HOLD_RUNNING_MS = 1000;
+/** …counted from when the job was sent (`started`), but never longer than this from its creation. */
+const HOLD_MAX_MS = 5000;
 
 interface Queued {
   row?: JobsTable;
   update?: { id: string; patch: Partial<JobsTable> };
+  /** Queued at; `hold`: the held row is due at this time. */
   at: number;
+  hold: number;
   done: Promise<void>;
   resolve: () => void;
   reject: (e: unknown) => void;
@@ -88,13 +93,20 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
 
   /** Writes what is due (everything when `all`): updates at once, held inserts once old enough. */
   async function writeBatch(all: boolean): Promise<void> {
-    const due = Date.now() - HOLD_RUNNING_MS;
+    const now = Date.now();
     const batch: Queued[] = [];
     const keep: Queued[] = [];
-    for (const q of pending) (all || !q.row || q.at <= due || q.row.state !== 'running' ? batch : keep).push(q);
+    let next = Number.POSITIVE_INFINITY;
+    for (const q of pending) {
+      if (all || !q.row || q.hold <= now || q.row.state !== 'running') batch.push(q);
+      else {
+        keep.push(q);
+        if (q.hold < next) next = q.hold;
+      }
+    }
     pending = keep;
     for (const q of batch) if (q.row) inserts.delete(q.row.id);
-    if (keep.length) arm(keep[0]?.at ?? Date.now(), HOLD_RUNNING_MS);
+    if (keep.length) arm(next, 0);
     if (batch.length === 0) return;
     try {
       await write(batch.map(opOf));
@@ -120,9 +132,10 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
   }
 
   let urgent = false;
-  function enqueue(item: Omit<Queued, 'at' | 'done' | 'resolve' | 'reject'>, soon = false): Promise<void> {
+  function enqueue(item: Omit<Queued, 'at' | 'hold' | 'done' | 'resolve' | 'reject'>, soon = false): Promise<void> {
     const q = item as Queued;
     q.at = Date.now();
+    q.hold = q.at + HOLD_RUNNING_MS;
     q.done = new Promise<void>((resolve, reject) => {
       q.resolve = resolve;
       q.reject = reject;
@@ -143,9 +156,12 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
     return q.done;
   }
 
-  /** Waits until every queued write is in the database. */
-  async function settled(): Promise<void> {
-    if (pending.length) chain = chain.then(() => writeBatch(true));
+  /**
+   * Waits until every queued write is in the database (`all` false: except the held rows of
+   * running jobs — enough for reads of queued or waiting jobs, like the periodic sweep).
+   */
+  async function settled(all = true): Promise<void> {
+    if (pending.length) chain = chain.then(() => writeBatch(all));
     await chain;
   }
 
@@ -168,6 +184,11 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
         return held.done;
       }
       return enqueue({ update: { id, patch } }, soon);
+    },
+    /** The job was sent now: its held row waits for the result from here (within HOLD_MAX_MS of its creation). */
+    started(id: string): void {
+      const held = inserts.get(id);
+      if (held) held.hold = Math.min(Date.now() + HOLD_RUNNING_MS, held.at + HOLD_MAX_MS);
     },
     /** Conditional state change; false when the job was no longer in one of `from`. */
     async transition(id: string, from: readonly JobState[], patch: Partial<JobsTable>): Promise<boolean> {
@@ -193,7 +214,7 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
       return db.selectFrom('jobs').selectAll().where('batch_id', '=', batchId).orderBy('id').execute();
     },
     async queuedFor(satelliteId: string): Promise<JobsTable[]> {
-      await settled();
+      await settled(false);
       return db.selectFrom('jobs').selectAll().where('satellite_id', '=', satelliteId).where('state', '=', 'queued').orderBy('id').execute();
     },
     async list(f: {
@@ -219,7 +240,7 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
         .limit(f.per_page)
         .offset((f.page - 1) * f.per_page)
         .execute();
-      return { items: rows.map(toJobView), total: Number(n) };
+      return { items: rows.map((r) => toJobView(r)), total: Number(n) };
     },
     /** Ends running jobs a dead process left behind. Pending approvals and queued jobs survive. */
     /**
@@ -243,7 +264,7 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
     },
     /** Queued jobs whose queue_until passed end timed_out. Returns their ids. */
     async expireQueued(now: string): Promise<string[]> {
-      await settled();
+      await settled(false);
       const rows = await db.selectFrom('jobs').select('id').where('state', '=', 'queued').where('queue_until', '<', now).execute();
       const ids = rows.map((r) => r.id);
       if (ids.length) {
