@@ -1,5 +1,6 @@
 import type { Kysely, Migration, MigrationProvider } from 'kysely';
 import { aiMigrations } from './migrations-ai.js';
+import { auditChainMigrations } from './migrations-audit-chain.js';
 import { clusterMigrations } from './migrations-cluster.js';
 import { sessionsMigrations } from './migrations-sessions.js';
 
@@ -309,6 +310,6 @@ migrations['0006_ai_identities'] = {
 
 export const migrationProvider: MigrationProvider = {
   async getMigrations() {
-    return { ...migrations, ...aiMigrations, ...clusterMigrations, ...sessionsMigrations };
+    return { ...migrations, ...aiMigrations, ...clusterMigrations, ...sessionsMigrations, ...auditChainMigrations };
   },
 };

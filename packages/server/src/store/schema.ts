@@ -135,6 +135,17 @@ export interface AuditLogsTable {
   error: string | null;
   source_ip: string | null;
   correlation_id: string | null;
+  /**
+   * Hash chain (migration 0009; null on entries written before it). One chain per writing process;
+   * `seq` counts from 0 within it (PostgreSQL returns bigint as a string); `hash` is SHA-256 hex
+   * over the stored fields plus `prev_ts`/`prev_hash` (the previous entry's `ts`/`hash`, null on a
+   * chain's first entry). See features/audit/audit-chain.ts.
+   */
+  chain?: string | null;
+  seq?: number | string | null;
+  prev_ts?: string | null;
+  prev_hash?: string | null;
+  hash?: string | null;
 }
 
 export interface ApprovalsTable {

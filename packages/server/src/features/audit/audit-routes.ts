@@ -1,5 +1,7 @@
+import { HiveError } from '@hive/protocol';
 import { z } from 'zod';
 import { type HiveApp, ok, paginated } from '../../http/app.js';
+import { parseAnchors } from './audit-chain.js';
 import type { AuditService } from './audit-service.js';
 
 export function registerAuditRoutes(app: HiveApp, audit: AuditService): void {
@@ -23,6 +25,21 @@ export function registerAuditRoutes(app: HiveApp, audit: AuditService): void {
       const p = req.principal;
       const { items, total } = await audit.query({ ...q, ...(p.projects ? { scope: { projects: [...p.projects.keys()], actorId: p.id } } : {}) });
       return paginated(items, total, q.page, q.per_page);
+    },
+  });
+
+  // Hash-chain check of the whole log (every instance's chain), streamed through in pages.
+  app.get('/api/v1/audit/verify', {
+    config: { scope: 'operator.admin' },
+    schema: {
+      querystring: z.object({
+        /** Heads noted from an earlier run: `chain:seq:hash`, comma-separated. */
+        anchors: z.string().max(64_000).optional(),
+      }),
+    },
+    handler: async (req) => {
+      if (req.principal.projects) throw new HiveError('FORBIDDEN', 'Only an administrator not restricted to projects verifies the whole audit log');
+      return ok(await audit.verify({ anchors: parseAnchors(req.query.anchors) }));
     },
   });
 

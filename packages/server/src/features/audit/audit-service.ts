@@ -8,6 +8,7 @@ import type { Db } from '../../store/db.js';
 import { fromJson, toJson } from '../../store/db.js';
 import type { AuditLogsTable } from '../../store/schema.js';
 import type { BatchWrite } from '../../store/writer.js';
+import { type Anchor, chainWriter, type VerifyReport, verifyChains } from './audit-chain.js';
 
 export interface AuditActor {
   type: string;
@@ -60,6 +61,7 @@ const BATCH = 500;
  * The audit trail. `log` never blocks the caller: entries are queued and written in batches in
  * one transaction (thousands of connects per second stay cheap); a failed write keeps the batch
  * and retries, and `flush` (called by queries and at shutdown) waits until everything is stored.
+ * Each entry is sealed into this process's hash chain as it is logged (see audit-chain.ts).
  */
 export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; write: BatchWrite; logger: Logger; walDir?: string | undefined }) => {
   let queue: AuditLogsTable[] = [];
@@ -69,9 +71,11 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
   let writing: Promise<void> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let retryMs = 100;
+  const chain = chainWriter();
 
   function toRow(e: AuditInput): AuditLogsTable {
-    return {
+    // Sealed here, in the order entries are logged and before the write-ahead log sees them.
+    return chain.seal({
       id: newId('aud'),
       ts: new Date().toISOString(),
       actor_type: e.actor.type,
@@ -85,7 +89,7 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
       error: e.error ? String(redact(e.error)).slice(0, 2000) : null,
       source_ip: e.sourceIp ?? e.actor.ip ?? null,
       correlation_id: e.correlationId ?? null,
-    };
+    });
   }
 
   async function writeAll(): Promise<void> {
@@ -224,7 +228,21 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
       if (!row) throw new HiveError('NOT_FOUND', `Audit entry ${id} not found`);
       return toEntry(row);
     },
-    /** Deletes entries older than `days` (audit.retention_days). Returns how many. */
+    /**
+     * Checks every chain of the audit log (all instances'), page by page; see audit-chain.ts.
+     * `anchors`: heads noted earlier (`chain:seq:hash`); a cut, changed or vanished one is reported.
+     */
+    async verify(opts: { anchors?: Anchor[] } = {}): Promise<VerifyReport> {
+      await flush();
+      return verifyChains(db, opts);
+    },
+    /** This process's chain id (its entries' `chain`). */
+    chain: chain.chain,
+    /**
+     * Deletes entries older than `days` (audit.retention_days). Returns how many. Chains stay
+     * verifiable: a chain whose start is gone is accepted when the entry before its first remaining
+     * one is older than every entry left (what deleting by age leaves behind).
+     */
     async prune(days: number, now = new Date()): Promise<number> {
       await flush();
       const cutoff = new Date(now.getTime() - days * 86_400_000).toISOString();

@@ -31,4 +31,31 @@ describe('audit write-ahead log', () => {
     expect(readdirSync(walDir)).toEqual([]);
     await store.close();
   });
+
+  it('replayed entries keep their hashes: the chain of the dead process verifies, the new process writes its own', async () => {
+    const store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'b.db') });
+    const walDir = path.join(dir, 'wal-b');
+    const logger = pino({ level: 'silent' });
+    // 30 entries stored, then 50 more logged that only reached the write-ahead log before the kill.
+    const dying = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
+    for (let i = 0; i < 30; i++) dying.log(entry(i));
+    await dying.flush();
+    for (let i = 30; i < 80; i++) dying.log(entry(i));
+    const next = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
+    next.log(entry(1000));
+    expect(await next.recover()).toBe(50);
+    const report = await next.verify();
+    expect(report.ok).toBe(true);
+    expect(report.chains.map((c) => [c.chain, c.entries, c.start, c.last?.seq]).sort()).toEqual(
+      [
+        [dying.chain, 80, 'genesis', 79],
+        [next.chain, 1, 'genesis', 0],
+      ].sort(),
+    );
+    // The dying process's late flush (ids already stored) changes nothing.
+    await dying.close();
+    expect((await next.verify()).ok).toBe(true);
+    await next.close();
+    await store.close();
+  });
 });
