@@ -2,6 +2,7 @@ import { agentCommand } from '@hive/agent';
 import { Command, Option } from 'commander';
 import { ApiError, api, type CliAuth, type CliFlags, resolveAuth, saveAuth } from './api.js';
 import { addAiCommands } from './commands/ai.js';
+import { addAuditVerify } from './commands/audit.js';
 import { addFleetCommands, type BatchResult, formatBatch, parseDuration } from './commands/fleet.js';
 import { addMcpCommands } from './commands/mcp.js';
 import { addSessionCommands } from './commands/sessions.js';
@@ -300,9 +301,9 @@ export function buildCli(): Command {
     );
 
   // ------------------------------------------------------------------ audit
-  program
+  const audit = program
     .command('audit')
-    .description('Query the audit log (newest first)')
+    .description('Query the audit log (newest first); `hive audit verify` checks its hash chains')
     .option('--action <a>', 'action, or a family like pairing.*')
     .option('--target <id>', 'target id')
     .option('--correlation <id>', 'correlation id')
@@ -325,6 +326,7 @@ export function buildCli(): Command {
         return table(rows);
       });
     });
+  addAuditVerify(audit, authed);
 
   addFleetCommands(program, authed);
   addAiCommands(program);
