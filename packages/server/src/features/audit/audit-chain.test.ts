@@ -159,10 +159,38 @@ for (const d of drivers) {
         .execute();
       c = (await audit.verify()).chains.find((x) => x.chain === audit.chain);
       expect(kinds(c)).toEqual(['modified', 'duplicate']);
-      // Also when a page ends between the two entries numbered 5.
+      // Also with small pages.
       c = (await verifyChains(store.db, { pageSize: 6 })).chains.find((x) => x.chain === audit.chain);
       expect(kinds(c)).toEqual(['modified', 'duplicate']);
       expect(c?.entries).toBe(9);
+    });
+
+    it('entries moved out of the numbering (no number, a negative one) are still reported', async () => {
+      const store = await open();
+      const audit = service(store);
+      for (let i = 0; i < 6; i++) audit.log(entry(i));
+      await audit.flush();
+      const rows = await rowsOf(store, audit.chain);
+      await store.db
+        .updateTable('audit_logs')
+        .set({ seq: null })
+        .where('id', '=', rows[2]?.id as string)
+        .execute();
+      await store.db
+        .updateTable('audit_logs')
+        .set({ seq: -1 })
+        .where('id', '=', rows[4]?.id as string)
+        .execute();
+      const c = (await audit.verify()).chains.find((x) => x.chain === audit.chain);
+      // The walk starts at -1: changed (its number is hashed), not a start retention leaves, #0 does not follow it.
+      expect(c?.problems.map((p) => [p.kind, p.id])).toEqual([
+        ['modified', rows[4]?.id],
+        ['missing_start', rows[4]?.id],
+        ['broken_link', rows[0]?.id],
+        ['missing', rows[3]?.id],
+        ['missing', rows[5]?.id],
+        ['unsealed', rows[2]?.id],
+      ]);
     });
 
     it('retention pruning keeps every chain verifiable; deleting a start retention would not have removed is reported', async () => {
@@ -183,6 +211,8 @@ for (const d of drivers) {
       expect(report.ok).toBe(true);
       expect(report.chains.map((c) => c.chain).sort()).toEqual([a.chain, b.chain].sort());
       for (const c of report.chains) expect(c).toMatchObject({ entries: 10, start: 'pruned', first: { seq: 10 }, problems: [] });
+      // Small pages: the empty ranges before the first remaining entry are skipped over.
+      expect(await verifyChains(store.db, { pageSize: 4 })).toMatchObject({ ok: true, entries: 20 });
       expect(report.oldest).toBe(new Date(t0 + 10 * DAY).toISOString());
       // Now someone deletes the (recent) first remaining entries of chain a.
       const rows = await rowsOf(store, a.chain);

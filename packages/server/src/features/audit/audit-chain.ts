@@ -31,7 +31,7 @@ import type { AuditLogsTable } from '../../store/schema.js';
  *   changed or recomputed is reported.
  */
 
-/** Entries per page when verifying (one indexed query per page; the table is never loaded whole). */
+/** Numbers (entries) per page when verifying (one indexed query per page; the table is never loaded whole). */
 const PAGE = 1000;
 /** Problems listed per chain; more are counted in problems_omitted. */
 const MAX_PROBLEMS = 100;
@@ -223,25 +223,44 @@ export async function verifyChains(db: Db, opts: { anchors?: Anchor[]; pageSize?
     const pending = new Map((anchors.get(name) ?? []).map((a) => [a.seq, a]));
     anchors.delete(name);
     let prev: { seq: number; ts: string; hash: string | null } | null = null;
-    let stuck = false;
-    // Keyset pages on the (chain, seq) index: `seq >= last` reads the last number again so that a
-    // duplicate of it cut off by the page end is not skipped; the entries already seen are passed over.
-    let last = -1;
-    let seenAtLast = new Set<string>();
+    // Pages are ranges of numbers on the (chain, seq) index, [lo, lo + pageSize): bounded whatever
+    // plan the database picks (PostgreSQL without statistics sorts everything past a bare `seq > x`
+    // before a LIMIT), and duplicates of a number always arrive together. An empty range (the start
+    // removed by retention, or a long gap) jumps to the next number present; none left ends the chain.
+    const start = await db
+      .selectFrom('audit_logs')
+      .select('seq')
+      .where('chain', '=', name)
+      .where('seq', 'is not', null)
+      .orderBy('seq')
+      .limit(1)
+      .executeTakeFirst();
+    let lo = Number(start?.seq ?? 0);
     for (;;) {
       const rows: ChainRow[] = await db
         .selectFrom('audit_logs')
         .selectAll()
         .where('chain', '=', name)
-        .where('seq', last >= 0 && !stuck ? '>=' : '>', last)
+        .where('seq', '>=', lo)
+        .where('seq', '<', lo + pageSize)
         .orderBy('seq')
-        .limit(pageSize)
+        .orderBy('id')
         .execute();
-      let fresh = 0;
+      if (rows.length === 0) {
+        const next = await db
+          .selectFrom('audit_logs')
+          .select('seq')
+          .where('chain', '=', name)
+          .where('seq', '>=', lo)
+          .orderBy('seq')
+          .limit(1)
+          .executeTakeFirst();
+        if (next?.seq == null) break;
+        lo = Number(next.seq);
+        continue;
+      }
       for (const r of rows) {
         const seq = Number(r.seq);
-        if (seq === last && seenAtLast.has(r.id)) continue;
-        fresh++;
         const at = { seq, id: r.id };
         report.entries++;
         if (!report.first) report.first = { seq, id: r.id, ts: r.ts };
@@ -283,19 +302,15 @@ export async function verifyChains(db: Db, opts: { anchors?: Anchor[]; pageSize?
             problem({ kind: 'anchor_mismatch', ...at, message: `entry #${seq} (${r.id}) is not the one anchored (hash ${a.hash.slice(0, 16)}…)` });
         }
         prev = { seq, ts: r.ts, hash: r.hash ?? null };
-        if (seq !== last) {
-          last = seq;
-          seenAtLast = new Set();
-        }
-        seenAtLast.add(r.id);
       }
-      total += fresh;
+      total += rows.length;
+      lo += pageSize;
       // Long walks must not hold the event loop (better-sqlite3 answers synchronously).
       await yieldLoop();
-      if (rows.length < pageSize) break;
-      // A full page of one number already seen (a flood of duplicates): move past that number.
-      stuck = fresh === 0;
     }
+    // Entries of this chain without a number are outside the walk above.
+    for (const r of await db.selectFrom('audit_logs').select('id').where('chain', '=', name).where('seq', 'is', null).limit(MAX_PROBLEMS).execute())
+      problem({ kind: 'unsealed', id: r.id, message: `entry ${r.id} has no number in the chain` });
     for (const a of pending.values()) {
       if (report.first && a.seq < report.first.seq) continue; // before the chain's start: removed by retention (checked above)
       if (report.last && a.seq > report.last.seq)
