@@ -1,9 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
-import { type HelloResult, HiveError, InvokeParams } from '@hive/protocol';
+import type { HelloResult } from '@hive/protocol';
 import { HiveClient, type HiveClientOptions, type HubTlsOptions, loadOrCreateIdentity, type RequestContext, TokenStore } from '@hive/sdk';
 import type { AgentLog, CommandContext } from './commands/index.js';
 import type { AgentConfig } from './config.js';
+import { HiveError } from './lib/protocol-lite.js';
 import { enableOptimizingCompiler } from './lib/tiering.js';
 import { compilePolicy, enabledCommands, type Policy, policySummary } from './policy.js';
 import type { SessionHost } from './sessions.js';
@@ -39,9 +40,10 @@ export function hubWsUrl(hub: string): string {
  * Handles a hub request on the node. The hub's word is never enough: the invoke's deadline is
  * checked, then the local policy and the params again, then the handler runs.
  *
- * The command handlers, file transfers and PTY sessions (node-pty, their zod schemas) are loaded
- * on first use, not at start: the handshake needs none of them, and an idle agent should not
- * carry them (SPEC: idle RSS under 50 MB). `sessions` may be a loader for the same reason.
+ * The command handlers, file transfers and PTY sessions (node-pty, their zod schemas), and the
+ * protocol's schemas with zod, are loaded on first use, not at start: the handshake needs none of
+ * them, and an idle agent should not carry them (SPEC: idle RSS under 50 MB; lib/protocol-lite.ts).
+ * `sessions` may be a loader for the same reason.
  */
 export async function handleInvoke(
   ctx: CommandContext,
@@ -53,6 +55,7 @@ export async function handleInvoke(
   // Resizing a session the hub opened with a signed invoke: bound to the live session id.
   if (method === 'session.resize' && sessions) return (typeof sessions === 'function' ? await sessions() : sessions).resize(raw);
   if (method !== 'invoke') throw new HiveError('UNKNOWN_METHOD', `Unknown method ${method}`);
+  const { InvokeParams } = await import('@hive/protocol');
   const inv = InvokeParams.safeParse(raw);
   if (!inv.success) throw new HiveError('INVALID_PARAMETERS', 'Malformed invoke');
   const { command, params, deadline, correlationId } = inv.data;

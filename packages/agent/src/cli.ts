@@ -6,7 +6,8 @@ import { normalizeFingerprint } from '@hive/sdk';
 import { Command } from 'commander';
 import { AGENT_VERSION, startAgent } from './agent.js';
 import type { AgentLog } from './commands/index.js';
-import { loadAgentConfig } from './config.js';
+import type { AgentConfig } from './config.js';
+import { readAgentConfig } from './config-defaults.js';
 
 const LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
@@ -36,9 +37,9 @@ export function agentCommand(name = 'hive-agent'): Command {
         process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), svc: 'hive-agent', msg, ...fields })}\n`);
       };
       const configFile = path.resolve(o.config ?? path.join(o.state, 'agent.yaml'));
-      let config: ReturnType<typeof loadAgentConfig>;
+      let config: AgentConfig;
       try {
-        config = loadAgentConfig(configFile);
+        config = await readAgentConfig(configFile);
       } catch (err) {
         process.stderr.write(`hive-agent: ${(err as Error).message}\n`);
         process.exit(2);

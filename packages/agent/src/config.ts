@@ -1,35 +1,15 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { DEFAULT_SYSTEM_RUN_ALLOW, SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from '@hive/protocol';
+import { SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from '@hive/protocol';
 import { z } from 'zod';
+import { configWithoutFile, DEFAULT_ALLOW, DEFAULT_ALLOWED_PATHS, DEFAULT_BLOCKED_PATHS } from './config-defaults.js';
+
+export { DEFAULT_ALLOW, DEFAULT_ALLOWED_PATHS, DEFAULT_BLOCKED_PATHS } from './config-defaults.js';
 
 /**
- * Read-only diagnostics allowed out of the box. Entries are argv prefixes: `systemctl status`
- * allows `systemctl status nginx` but not `systemctl stop nginx`.
+ * The agent config schema (agent.yaml). Loaded only when there is a file to validate: the
+ * defaults, without a file, come from config-defaults.ts (no zod at start).
  */
-export const DEFAULT_ALLOW: string[] = [...DEFAULT_SYSTEM_RUN_ALLOW];
-
-/** Seed 000 §7 `ALLOWED_PATHS`, minus a personal home directory. */
-export const DEFAULT_ALLOWED_PATHS = ['/tmp', '/var/log'];
-
-/**
- * Seed 000 §7 / §10.4 `BLOCKED_PATHS`, plus the other credential stores and kernel pseudo-files.
- * `~` is the agent user's home. The agent's own state directory and config file, and every
- * declared script, are always blocked on top of these (see policy.ts).
- */
-export const DEFAULT_BLOCKED_PATHS = [
-  '/etc/shadow',
-  '/etc/gshadow',
-  '/etc/passwd',
-  '/etc/sudoers',
-  '/etc/sudoers.d',
-  '/root',
-  '~/.ssh',
-  '/boot',
-  '/proc',
-  '/sys',
-  '/dev',
-];
 
 const PathEntry = z.string().trim().min(1).max(4096);
 
@@ -249,10 +229,7 @@ export function parseAgentConfig(raw: unknown, source = 'agent config'): AgentCo
 }
 
 export function loadAgentConfig(file: string | undefined): AgentConfig {
-  if (!file || !existsSync(file)) {
-    if (file && process.env.HIVE_AGENT_CONFIG === file) throw new Error(`Agent config ${file} not found`);
-    return AgentConfigSchema.parse({});
-  }
+  if (!file || !existsSync(file)) return configWithoutFile(file);
   // The YAML parser is loaded only when there is a file to parse (most agents run on defaults).
   const { parse } = createRequire(import.meta.url)('yaml') as typeof import('yaml');
   return parseAgentConfig(parse(readFileSync(file, 'utf8')), `Agent config ${file}`);

@@ -2,8 +2,9 @@ import { realpathSync } from 'node:fs';
 import { lstat, realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { HiveError, isNodeCommand, isScriptCommand, NODE_COMMANDS, type NodeCommandName, SCRIPT_COMMAND_PREFIX } from '@hive/protocol';
+import type { NodeCommandName } from '@hive/protocol';
 import type { AgentConfig } from './config.js';
+import { HiveError, isScriptCommand, SCRIPT_COMMAND_PREFIX } from './lib/protocol-lite.js';
 
 /**
  * The node's local policy (seed 000 §7, §10.4; seed 004 "allowlisted operations"): what this
@@ -23,7 +24,11 @@ export type PolicySwitch =
 /** The node command (not in the catalog: it opens a PTY bound to a stream) gated by `allow_shell`. */
 export const SESSION_OPEN_COMMAND = 'session.open';
 
-/** The switch that gates each catalog command; null = always served (read-only facts). */
+/**
+ * The switch that gates each catalog command; null = always served (read-only facts). Its keys are
+ * the catalog's (`NODE_COMMANDS`), in the catalog's order (a test checks it): the agent's start
+ * path reads them from here, not from the catalog with its schemas (see lib/protocol-lite.ts).
+ */
 export const COMMAND_SWITCH: Record<NodeCommandName, PolicySwitch | null> = {
   'system.info': null,
   'system.health': null,
@@ -34,8 +39,8 @@ export const COMMAND_SWITCH: Record<NodeCommandName, PolicySwitch | null> = {
   'logs.search': 'allow_logs',
   'logs.analyze': 'allow_logs',
   'file.read': 'allow_file_read',
-  'file.list': 'allow_file_read',
   'file.write': 'allow_file_write',
+  'file.list': 'allow_file_read',
   'container.list': 'allow_containers',
   'container.spawn': 'allow_containers',
   'container.stop': 'allow_containers',
@@ -43,6 +48,11 @@ export const COMMAND_SWITCH: Record<NodeCommandName, PolicySwitch | null> = {
   'system.run': 'allow_bash',
   'task.run': 'allow_tasks',
 };
+
+/** = @hive/protocol isNodeCommand */
+export function isNodeCommand(name: string): name is NodeCommandName {
+  return Object.hasOwn(COMMAND_SWITCH, name);
+}
 
 /** Path segments refused anywhere (key material), whatever the lists say. */
 export const BLOCKED_SEGMENTS = ['.ssh', '.gnupg'];
@@ -352,7 +362,7 @@ export function commandRefusal(config: AgentConfig, command: string): string | u
 
 /** Exactly the commands the local policy serves: the `commands` claims sent at connect. */
 export function enabledCommands(config: AgentConfig): string[] {
-  const catalog = (Object.keys(NODE_COMMANDS) as NodeCommandName[]).filter((c) => commandRefusal(config, c) === undefined);
+  const catalog = (Object.keys(COMMAND_SWITCH) as NodeCommandName[]).filter((c) => commandRefusal(config, c) === undefined);
   const scripts = Object.keys(config.scripts).map((n) => `${SCRIPT_COMMAND_PREFIX}${n}`);
   const session = commandRefusal(config, SESSION_OPEN_COMMAND) === undefined ? [SESSION_OPEN_COMMAND] : [];
   return [...catalog, ...session, ...scripts];

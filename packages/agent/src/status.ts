@@ -1,9 +1,10 @@
-import { HiveError, type StatusReport } from '@hive/protocol';
+import type { StatusReport } from '@hive/protocol';
 import type { HiveClient } from '@hive/sdk';
 import { containerCounts } from './commands/container-list.js';
 import type { AgentLog } from './commands/index.js';
 import { watchedServiceStates } from './commands/service-status.js';
 import { cpuPercent, disks, loadAverage, memory } from './commands/system-metrics.js';
+import { HiveError } from './lib/protocol-lite.js';
 import type { Policy } from './policy.js';
 
 const r1 = (n: number) => Math.round(n * 10) / 10;

@@ -1,33 +1,41 @@
 import { EventEmitter } from 'node:events';
-import {
-  ChallengePayload,
-  CLOSE_CODES,
-  type ConnectParamsInput,
-  closeNameFor,
-  decodeStreamFrame,
-  Frame,
-  HelloResult,
-  HiveError,
-  InvokeCancelParams,
-  InvokeParams,
-  invokeRootPayload,
-  invokeSigningPayload,
-  PROTOCOL_MAX,
-  PROTOCOL_MIN,
-  type RequestFrame,
-  type Role,
-  type Scope,
-  STREAM_MAX_PER_CONNECTION,
-  StreamEndpoint,
-  type StreamFrame,
-  type StreamHandlers,
-  type WireError,
-} from '@hive/protocol';
+import type { ConnectParamsInput, HelloResult, InvokeParams, RequestFrame, Role, Scope, StreamFrame, StreamHandlers, WireError } from '@hive/protocol';
 import WebSocket from 'ws';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type DeviceIdentity, signConnect, verifySignature } from './identity.js';
 import { merkleLeaf, merkleRootOf } from './merkle.js';
+import {
+  CLOSE_CODES,
+  closeNameFor,
+  decodeStreamFrame,
+  HiveError,
+  isChallenge,
+  PROTOCOL_MAX,
+  PROTOCOL_MIN,
+  parseFrame,
+  parseHello,
+  STREAM_MAX_PER_CONNECTION,
+  StreamEndpoint,
+} from './protocol-lite.js';
 import { type HubTrust, normalizeFingerprint, secureConnector, type TlsSeen } from './tls.js';
+
+type Protocol = typeof import('@hive/protocol');
+/** @hive/protocol's entry point (zod, the invoke schemas), loaded at the first hub request that needs it. */
+let protocol: Protocol | undefined;
+let protocolLoading: Promise<Protocol> | undefined;
+function loadProtocol(): Promise<Protocol> {
+  protocolLoading ??= import('@hive/protocol').then(
+    (p) => {
+      protocol = p;
+      return p;
+    },
+    (err: unknown) => {
+      protocolLoading = undefined;
+      throw err;
+    },
+  );
+  return protocolLoading;
+}
 
 export interface TokenStoreLike {
   get(role: Role): Promise<string | undefined>;
@@ -279,12 +287,13 @@ export class HiveClient extends EventEmitter {
         this.onBinary(ws, data as Buffer);
         return;
       }
-      let frame: Frame;
+      let frame: ReturnType<typeof parseFrame>;
       try {
-        frame = Frame.parse(JSON.parse(data.toString()));
+        frame = parseFrame(JSON.parse(data.toString()));
       } catch {
-        return; // a hub never sends these; ignore rather than crash
+        return; // not JSON
       }
+      if (!frame) return; // a hub never sends these; ignore rather than crash
       if (frame.type === 'event') {
         if (frame.event === 'connect.challenge' && !challenged) {
           challenged = true;
@@ -390,8 +399,7 @@ export class HiveClient extends EventEmitter {
   }
 
   private async handshake(ws: WebSocket, payload: unknown): Promise<void> {
-    const challenge = ChallengePayload.safeParse(payload);
-    if (!challenge.success) {
+    if (!isChallenge(payload)) {
       ws.close(CLOSE_CODES.BAD_FRAME.code, 'bad challenge');
       return;
     }
@@ -413,11 +421,11 @@ export class HiveClient extends EventEmitter {
       ...(this.opts.tags ? { tags: this.opts.tags } : {}),
       ...(this.opts.policy ? { policy: this.opts.policy } : {}),
     };
-    if (this.opts.identity) params.device = signConnect(this.opts.identity, challenge.data.nonce, role, scopes);
+    if (this.opts.identity) params.device = signConnect(this.opts.identity, payload.nonce, role, scopes);
     try {
       // Pairing may keep this request open until an operator decides.
       const raw = await this.sendRequest(ws, 'connect', params, 24 * 3600_000);
-      const hello = HelloResult.parse(raw);
+      const hello = parseHello(raw);
       if (this.opts.role === 'node' && hello.hubKey) {
         const pinned = this.hubKey ?? (await this.opts.tokenStore?.getHubKey?.());
         if (pinned && pinned !== hello.hubKey) {
@@ -498,8 +506,20 @@ export class HiveClient extends EventEmitter {
       }
       return;
     }
+    const isInvoke = frame.method === 'invoke' && this.opts.role === 'node' && !!this.opts.onRequest;
+    let proto = protocol;
+    if (!proto && (isInvoke || frame.method === 'invoke.cancel')) {
+      // First invoke on this process: load the schemas (see protocol-lite.ts).
+      try {
+        proto = await loadProtocol();
+      } catch (err) {
+        send({ ok: false, error: { code: 'INTERNAL_ERROR', message: `Cannot load the protocol schemas: ${(err as Error).message}` } });
+        return;
+      }
+      if (ws.readyState !== WebSocket.OPEN) return; // closed meanwhile: nothing to answer, nothing to run
+    }
     if (frame.method === 'invoke.cancel') {
-      const p = InvokeCancelParams.safeParse(frame.params);
+      const p = (proto as Protocol).InvokeCancelParams.safeParse(frame.params);
       const ac = p.success ? this.running.get(p.data.correlationId) : undefined;
       ac?.abort(p.success ? (p.data.reason ?? 'cancelled') : 'cancelled');
       send({ ok: true, result: { cancelled: !!ac } });
@@ -510,8 +530,8 @@ export class HiveClient extends EventEmitter {
       return;
     }
     let correlationId: string | undefined;
-    if (frame.method === 'invoke' && this.opts.role === 'node') {
-      const refusal = this.checkInvoke(frame.params);
+    if (isInvoke) {
+      const refusal = this.checkInvoke(proto as Protocol, frame.params);
       if (refusal) {
         this.emit('invoke-refused', refusal);
         send({ ok: false, error: { code: 'PERMISSION_DENIED', message: `Invoke refused: ${refusal.reason}`, details: { reason: refusal.reason } } });
@@ -556,7 +576,10 @@ export class HiveClient extends EventEmitter {
    * Defense in depth for nodes: an invoke must be signed by the hub key pinned at pairing, be
    * addressed to this device, be fresh, and not be a replay. Returns the refusal, if any.
    */
-  private checkInvoke(raw: unknown): { reason: string; correlationId?: string; command?: string } | undefined {
+  private checkInvoke(
+    { InvokeParams, invokeRootPayload, invokeSigningPayload }: Protocol,
+    raw: unknown,
+  ): { reason: string; correlationId?: string; command?: string } | undefined {
     const parsed = InvokeParams.safeParse(raw);
     if (!parsed.success) return { reason: 'malformed invoke' };
     const inv = parsed.data;

@@ -1,7 +1,8 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, sign, verify } from 'node:crypto';
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { connectSigningPayload, type Role } from '@hive/protocol';
+import type { Role } from '@hive/protocol';
+import { connectSigningPayload } from './protocol-lite.js';
 
 /** Ed25519 SPKI DER = this 12-byte prefix + the 32-byte raw public key. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');

@@ -1,7 +1,13 @@
+import { createRequire } from 'node:module';
 import { isIP } from 'node:net';
 import type { Duplex } from 'node:stream';
-import tls from 'node:tls';
-import { HiveError } from '@hive/protocol';
+import type * as Tls from 'node:tls';
+import { HiveError } from './protocol-lite.js';
+
+// Loaded with require: an ESM import of node:tls builds the module's namespace, which reads its
+// lazy `rootCertificates` and keeps the ~140 system CA certificates in the heap (~0.3 MB) whether
+// or not the hub is reached over TLS.
+const tls = createRequire(import.meta.url)('node:tls') as typeof Tls;
 
 /**
  * How a client decides to trust the hub's TLS certificate:
@@ -69,7 +75,7 @@ export function untrustedError(seen: TlsSeen, where: string, ca: boolean): HiveE
   );
 }
 
-type ConnectOpts = tls.ConnectionOptions & { host?: string | null; hostname?: string | null; port?: number | string | null; path?: string | null };
+type ConnectOpts = Tls.ConnectionOptions & { host?: string | null; hostname?: string | null; port?: number | string | null; path?: string | null };
 
 /**
  * A `createConnection` for `ws` and `https.request` that opens TLS, checks the certificate against

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { HiveError } from '@hive/protocol';
 import type Docker from 'dockerode';
 import type { AgentConfig } from '../config.js';
+import { HiveError } from '../lib/protocol-lite.js';
 
 /** A Docker Engine API client over the configured unix socket; dockerode is loaded on first use. */
 export async function docker(cfg: AgentConfig['containers']): Promise<Docker> {

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { HiveError, type ServiceState, type ServiceStatusParams, type ServiceStatusResult, UNIT_NAME_RE } from '@hive/protocol';
+import type { ServiceState, ServiceStatusParams, ServiceStatusResult } from '@hive/protocol';
+import { HiveError, UNIT_NAME_RE } from '../lib/protocol-lite.js';
 import { findProgram, runProgram } from '../lib/run.js';
 
 /** sd_booted(): systemd is PID 1 exactly when this directory exists. */

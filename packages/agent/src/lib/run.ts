@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
-import { HiveError } from '@hive/protocol';
+import { HiveError } from './protocol-lite.js';
 
 /** Programs are looked up here only — never in an inherited PATH. */
 export const SAFE_PATH = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

@@ -1,0 +1,49 @@
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
+
+/**
+ * Runs the agent's start path (the launcher's modules, the default config, the policy and the
+ * first status report) in a fresh node process built from dist/, and lists the modules it loaded.
+ */
+function modulesLoadedAtStart(): string[] {
+  const hooks = `let port; export function initialize(d) { port = d.port; }
+    export async function load(url, context, next) { port.postMessage(url); return next(url, context); }`;
+  const script = `
+    import { register } from 'node:module';
+    import { MessageChannel } from 'node:worker_threads';
+    const { port1, port2 } = new MessageChannel();
+    const seen = [];
+    port1.on('message', (u) => seen.push(u));
+    register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}), { data: { port: port2 }, transferList: [port2] });
+    const dist = ${JSON.stringify(DIST)};
+    await import(dist + '/cli.js');
+    const { readAgentConfig } = await import(dist + '/config-defaults.js');
+    const { compilePolicy, enabledCommands, policySummary } = await import(dist + '/policy.js');
+    const { buildStatusReport } = await import(dist + '/status.js');
+    const policy = compilePolicy(await readAgentConfig(undefined), { stateDir: '/nonexistent' });
+    enabledCommands(policy.config);
+    policySummary(policy);
+    await buildStatusReport(policy);
+    await new Promise((r) => setTimeout(r, 100));
+    port1.close();
+    process.stdout.write(JSON.stringify(seen));
+  `;
+  return JSON.parse(
+    execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, HIVE_AGENT_CONFIG: '' } }),
+  );
+}
+
+describe('agent footprint', () => {
+  it('starts without zod, the protocol schemas, yaml, dockerode or node-pty (SPEC: idle RSS under 50 MB)', () => {
+    const loaded = modulesLoadedAtStart();
+    expect(loaded.some((u) => u.endsWith('/agent/dist/status.js'))).toBe(true);
+    const unwanted = loaded.filter((u) =>
+      /\/node_modules\/(zod|yaml|dockerode|node-pty|systeminformation)\/|\/protocol\/dist\/(index|commands|frames|invoke|methods)\.js$/.test(u),
+    );
+    expect(unwanted).toEqual([]);
+  });
+});
