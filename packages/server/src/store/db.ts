@@ -65,7 +65,10 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
   // With a dedicated schema the migration bookkeeping lives there too (Kysely otherwise finds
   // another schema's kysely_migration table and skips creating its own).
   const migrator = new Migrator({ db, provider: migrationProvider, ...(cfg.driver === 'postgres' && cfg.schema ? { migrationTableSchema: cfg.schema } : {}) });
-  const { error } = await migrator.migrateToLatest();
+  let { error } = await migrator.migrateToLatest();
+  // Kysely's PostgreSQL introspection reads every schema of the database; one dropped meanwhile by
+  // someone else (tests sharing a database drop theirs) fails it with "schema … does not exist".
+  for (let i = 0; i < 5 && (error as { code?: string } | undefined)?.code === '3F000'; i++) ({ error } = await migrator.migrateToLatest());
   if (error) {
     await checkpointer?.close();
     await db.destroy();

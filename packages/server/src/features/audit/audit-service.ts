@@ -96,7 +96,7 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
     while (queue.length > 0) {
       const batch = queue.slice(0, BATCH);
       const segs = queueSeg.slice(0, batch.length);
-      // New entries go to a fresh segment, so this one can be deleted once its entries are stored.
+      // Now and then new entries go to a fresh segment, so older ones can be deleted once stored.
       wal?.rotate();
       try {
         // A retry after a commit whose answer was lost must not fail on the ids it already wrote.
@@ -267,7 +267,7 @@ export type AuditService = ReturnType<typeof auditServiceFactory>;
  */
 function createWal(dir: string, logger: Logger) {
   const tag = `${process.pid}-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  const segments = new Map<number, { file: string; fd: number; pending: number }>();
+  const segments = new Map<number, { file: string; fd: number; pending: number; written: number; opened: number }>();
   let seq = 0;
   // A log that cannot be written (disk full, directory removed) never stops auditing: entries
   // stay queued in memory and are retried as before; it is said once.
@@ -287,7 +287,7 @@ function createWal(dir: string, logger: Logger) {
         fail(err);
       }
     }
-    const seg = { file, fd, pending: 0 };
+    const seg = { file, fd, pending: 0, written: 0, opened: Date.now() };
     segments.set(seq, seg);
     return { seq, seg };
   }
@@ -313,10 +313,16 @@ function createWal(dir: string, logger: Logger) {
         }
       }
       current.seg.pending++;
+      current.seg.written++;
       return current.seq;
     },
+    /**
+     * Starts a new segment once the current one is a second old or holds 10,000 entries (not on
+     * every batch: at thousands of entries a second that was an open, a close and an unlink every
+     * few milliseconds). A segment goes when all its entries are stored.
+     */
     rotate(): void {
-      if (current.seg.pending > 0) current = open();
+      if (current.seg.pending > 0 && (current.seg.written >= 10_000 || Date.now() - current.seg.opened >= 1000)) current = open();
     },
     stored(segs: number[]): void {
       for (const n of segs) {
