@@ -11,6 +11,10 @@ import { setFlagsFromString } from 'node:v8';
 
 const custom = process.env.HIVE_AGENT_V8_FLAGS;
 setFlagsFromString(custom ?? '--no-turbofan --optimize-for-size');
-const { agentCommand, deferOptimizingCompiler } = await import('../dist/cli.js');
+const { deferOptimizingCompiler, parseAgentArgs, runAgent } = await import('../dist/launch.js');
 if (custom === undefined) deferOptimizingCompiler();
-await agentCommand('hive-agent').parseAsync(process.argv);
+// The usual `--option value` command line is parsed without commander (src/launch.ts); --help,
+// --version and anything else go to the commander command, which answers as `hive agent` does.
+const flags = parseAgentArgs(process.argv.slice(2));
+if (flags) await runAgent(flags);
+else await (await import('../dist/cli.js')).agentCommand('hive-agent').parseAsync(process.argv);

@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist');
 
 /**
- * Runs the agent's start path (the launcher's modules, the default config, the policy and the
- * first status report) in a fresh node process built from dist/, and lists the modules it loaded.
+ * Runs the agent's start path (the launcher's modules and argument parsing, the default config,
+ * the policy and the first status report) in a fresh node process built from dist/, and lists
+ * the modules it loaded.
  */
 function modulesLoadedAtStart(): string[] {
   const hooks = `let port; export function initialize(d) { port = d.port; }
@@ -20,7 +21,8 @@ function modulesLoadedAtStart(): string[] {
     port1.on('message', (u) => seen.push(u));
     register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hooks)}), { data: { port: port2 }, transferList: [port2] });
     const dist = ${JSON.stringify(DIST)};
-    await import(dist + '/cli.js');
+    const { parseAgentArgs } = await import(dist + '/launch.js');
+    if (!parseAgentArgs(['--hub', 'ws://127.0.0.1:7420/ws', '--state', '/nonexistent', '--log-level', 'warn'])) throw new Error('launcher refused its usual command line');
     const { readAgentConfig } = await import(dist + '/config-defaults.js');
     const { compilePolicy, enabledCommands, policySummary } = await import(dist + '/policy.js');
     const { buildStatusReport } = await import(dist + '/status.js');
@@ -38,11 +40,11 @@ function modulesLoadedAtStart(): string[] {
 }
 
 describe('agent footprint', () => {
-  it('starts without zod, the protocol schemas, yaml, dockerode or node-pty (SPEC: idle RSS under 50 MB)', () => {
+  it('starts without zod, the protocol schemas, yaml, commander, dockerode or node-pty (SPEC: idle RSS under 50 MB)', () => {
     const loaded = modulesLoadedAtStart();
     expect(loaded.some((u) => u.endsWith('/agent/dist/status.js'))).toBe(true);
     const unwanted = loaded.filter((u) =>
-      /\/node_modules\/(zod|yaml|dockerode|node-pty|systeminformation)\/|\/protocol\/dist\/(index|commands|frames|invoke|methods)\.js$/.test(u),
+      /\/node_modules\/(zod|yaml|commander|dockerode|node-pty|systeminformation)\/|\/protocol\/dist\/(index|commands|frames|invoke|methods)\.js$/.test(u),
     );
     expect(unwanted).toEqual([]);
   });
