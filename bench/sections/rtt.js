@@ -1,4 +1,4 @@
-import { endLoopWindow, fixedRate, pool, startLoopWindow } from '../lib/fleet.js';
+import { endLoopWindow, fixedRate, mark, pool, startLoopWindow } from '../lib/fleet.js';
 import { tcpExt } from '../lib/proc.js';
 import { verdict } from './common.js';
 
@@ -22,7 +22,9 @@ export default {
     const tcp0 = tcpExt();
     const warmFailed = warm.filter((x) => !x.ok).length;
     startLoopWindow(f.hub.child, f.workers);
+    mark('rtt.start');
     const r = await fixedRate(f.api, targets, rate, durationS);
+    mark('rtt.end');
     r.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
     const tcp1 = tcpExt();
     // Machine-wide: a dropped SYN costs a 1 s retransmit, which shows as ~1 s outliers.

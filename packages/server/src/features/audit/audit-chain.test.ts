@@ -258,7 +258,7 @@ for (const d of drivers) {
       const rb = await rowsOf(store, b.chain);
       let prevHash: string | null = null;
       for (const r of rb) {
-        const forged = { ...r, details: Number(r.seq) === 2 ? '{"i":4,"forged":true}' : r.details, prev_hash: prevHash };
+        const forged: typeof r = { ...r, details: Number(r.seq) === 2 ? '{"i":4,"forged":true}' : r.details, prev_hash: prevHash };
         forged.hash = entryHash(forged);
         prevHash = forged.hash;
         await store.db

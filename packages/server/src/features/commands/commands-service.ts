@@ -244,8 +244,8 @@ export const commandsServiceFactory = ({
       running.set(job.id, job);
       store.started(job.id);
       publish(job);
-      const invoke = signed ?? signer.sign(invokeOf(job, params, started.getTime()));
       try {
+        const invoke = signed ?? (await signer.signSoon(invokeOf(job, params, started.getTime())));
         const data = await bus.invokeNode(job.satellite_id, invoke, job.timeout_ms + TRANSIT_GRACE_MS);
         const exitCode = (data as { exitCode?: number | null } | null)?.exitCode;
         const failed = job.command === 'system.run' && exitCode !== 0;

@@ -13,6 +13,12 @@ export interface HubSigner {
    * invoke gets its proof (docs/protocol.md §7). A batch of one is signed plainly.
    */
   signMany(ps: Omit<InvokeParams, 'sig' | 'proof'>[]): InvokeParams[];
+  /**
+   * Signs with the next turn of the event loop, together with every other invoke asked for until
+   * then (one signature for all of them, as `signMany`). A lone invoke costs a plain signature;
+   * under load, when requests queue up, an Ed25519 signature (~50–80 µs) is shared.
+   */
+  signSoon(p: Omit<InvokeParams, 'sig' | 'proof'>): Promise<InvokeParams>;
 }
 
 /**
@@ -37,14 +43,31 @@ export async function loadHubSigner(db: Db): Promise<HubSigner> {
     const sig = sign(null, Buffer.from(invokeSigningPayload(p)), key).toString('base64url');
     return { ...p, sig };
   };
+  const signMany = (ps: Omit<InvokeParams, 'sig' | 'proof'>[]): InvokeParams[] => {
+    if (ps.length <= 1) return ps.map(signOne);
+    const { root, proofs } = merkleTree(ps.map((p) => merkleLeaf(invokeSigningPayload(p))));
+    const sig = sign(null, Buffer.from(invokeRootPayload(root.toString('base64url'))), key).toString('base64url');
+    return ps.map((p, i) => ({ ...p, sig, proof: proofs[i] ?? [] }));
+  };
+  let waiting: { p: Omit<InvokeParams, 'sig' | 'proof'>; resolve: (v: InvokeParams) => void; reject: (e: unknown) => void }[] = [];
+  const flush = () => {
+    const batch = waiting;
+    waiting = [];
+    try {
+      const signed = signMany(batch.map((w) => w.p));
+      batch.forEach((w, i) => w.resolve(signed[i] as InvokeParams));
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
+  };
   return {
     publicKey: parsed.publicKey,
     sign: signOne,
-    signMany(ps) {
-      if (ps.length <= 1) return ps.map(signOne);
-      const { root, proofs } = merkleTree(ps.map((p) => merkleLeaf(invokeSigningPayload(p))));
-      const sig = sign(null, Buffer.from(invokeRootPayload(root.toString('base64url'))), key).toString('base64url');
-      return ps.map((p, i) => ({ ...p, sig, proof: proofs[i] ?? [] }));
+    signMany,
+    signSoon(p) {
+      return new Promise((resolve, reject) => {
+        if (waiting.push({ p, resolve, reject }) === 1) setImmediate(flush);
+      });
     },
   };
 }

@@ -425,12 +425,11 @@ export const devicesServiceFactory = ({
   }
 
   async function resolveRef(ref: string): Promise<SatelliteView> {
-    const rows = await store.findByRef(ref);
-    if (rows.length === 0) throw new HiveError('SATELLITE_NOT_FOUND', `Satellite ${ref} not found`, { satellite: ref });
-    if (rows.length > 1)
-      throw new HiveError('AMBIGUOUS', `Name ${ref} matches ${rows.length} satellites; use the id or slug`, { matches: rows.map((r) => r.slug) });
-    const sat = await store.getSatellite((rows[0] as { id: string }).id);
-    if (!sat) throw new HiveError('SATELLITE_NOT_FOUND', `Satellite ${ref} not found`);
+    const found = await store.findByRef(ref);
+    if (found.length > 1)
+      throw new HiveError('AMBIGUOUS', `Name ${ref} matches ${found.length} satellites; use the id or slug`, { matches: found.map((r) => r.slug) });
+    const sat = found[0];
+    if (!sat) throw new HiveError('SATELLITE_NOT_FOUND', `Satellite ${ref} not found`, { satellite: ref });
     projectCache.set(sat.id, sat.project);
     return sat;
   }

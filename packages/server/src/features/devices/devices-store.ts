@@ -157,11 +157,13 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     const hit = cache.get(key);
     if (hit && hit.v === version && now - hit.at < READ_CACHE_MS) return hit.value as Promise<T>;
     const value = load();
+    // Full: start afresh (evicting the oldest entry one at a time makes V8's Map skip ever more
+    // deleted slots on keys().next()).
+    if (cache.size >= READ_CACHE_ENTRIES) cache.clear();
     cache.set(key, { v: version, at: now, value });
     value.catch(() => {
       if (cache.get(key)?.value === value) cache.delete(key);
     });
-    if (cache.size > READ_CACHE_ENTRIES) cache.delete(cache.keys().next().value as string);
     return value;
   }
   /** After a write: bump the version once it is done (also when it failed half-way). */
@@ -177,8 +179,8 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
       return cached(`get:${id}`, () => getNow(id, db));
     },
 
-    /** Candidates for a user-given reference: exact id, slug, or name. */
-    findByRef(ref: string): Promise<SatellitesTable[]> {
+    /** Candidates for a user-given reference: exact id, slug, or name (at most 5 by name). */
+    findByRef(ref: string): Promise<SatelliteView[]> {
       return cached(`ref:${ref}`, async () => {
         const byId = await db
           .selectFrom('satellites')
@@ -186,7 +188,7 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
           .where((eb) => eb.or([eb('id', '=', ref), eb('slug', '=', ref)]))
           .execute();
         const rows = byId.length > 0 ? byId : await db.selectFrom('satellites').selectAll().where('name', '=', ref).limit(5).execute();
-        return Object.freeze(rows) as SatellitesTable[];
+        return Object.freeze(await hydrate(rows)) as SatelliteView[];
       });
     },
 
