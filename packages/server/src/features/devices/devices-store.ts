@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import type { Db } from '../../store/db.js';
-import { fromJson, nowIso } from '../../store/db.js';
+import { fromJson, nowIso, reusable } from '../../store/db.js';
 import type { Database, PairingRequestsTable, SatellitesTable } from '../../store/schema.js';
 
 type Conn = Db | Transaction<Database>;
@@ -52,12 +52,33 @@ async function inChunks<T>(ids: string[], q: (part: string[]) => Promise<T[]>, s
 
 /** Persistence of satellites, their tags, device keys, device tokens and pairing requests. */
 export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?: 'sqlite' | 'postgres' }) => {
+  // The lookups behind resolving one satellite (every exec does): compiled once.
+  const q = {
+    byIdOrSlug: reusable(
+      db,
+      db
+        .selectFrom('satellites')
+        .selectAll()
+        .where((eb) => eb.or([eb('id', '=', ''), eb('slug', '=', '')])),
+      2,
+    ),
+    byName: reusable(db, db.selectFrom('satellites').selectAll().where('name', '=', '').limit(5), 2),
+    tagsOf: reusable(db, db.selectFrom('satellite_tags').selectAll().where('satellite_id', '=', ''), 1),
+    rolesOf: reusable(
+      db,
+      db.selectFrom('device_tokens').select(['device_id', 'role']).distinct().where('device_id', '=', '').where('revoked_at', 'is', null),
+      1,
+    ),
+  };
+
   async function tagsFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (ids.length === 0) return out;
-    const rows = (await inChunks(ids, (part) => c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', part).execute())).sort((a, b) =>
-      a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0,
-    );
+    const rows = (
+      await (ids.length === 1 && c === db
+        ? q.tagsOf(ids)
+        : inChunks(ids, (part) => c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', part).execute()))
+    ).sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
     for (const r of rows) {
       const list = out.get(r.satellite_id) ?? [];
       list.push(r.tag);
@@ -69,9 +90,12 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
   async function rolesFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (ids.length === 0) return out;
-    const rows = await inChunks(ids, (part) =>
-      c.selectFrom('device_tokens').select(['device_id', 'role']).distinct().where('device_id', 'in', part).where('revoked_at', 'is', null).execute(),
-    );
+    const rows =
+      ids.length === 1 && c === db
+        ? await q.rolesOf(ids)
+        : await inChunks(ids, (part) =>
+            c.selectFrom('device_tokens').select(['device_id', 'role']).distinct().where('device_id', 'in', part).where('revoked_at', 'is', null).execute(),
+          );
     for (const r of rows) out.set(r.device_id, [...(out.get(r.device_id) ?? []), r.role].sort());
     return out;
   }
@@ -182,12 +206,8 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     /** Candidates for a user-given reference: exact id, slug, or name (at most 5 by name). */
     findByRef(ref: string): Promise<SatelliteView[]> {
       return cached(`ref:${ref}`, async () => {
-        const byId = await db
-          .selectFrom('satellites')
-          .selectAll()
-          .where((eb) => eb.or([eb('id', '=', ref), eb('slug', '=', ref)]))
-          .execute();
-        const rows = byId.length > 0 ? byId : await db.selectFrom('satellites').selectAll().where('name', '=', ref).limit(5).execute();
+        const byId = await q.byIdOrSlug([ref, ref]);
+        const rows = byId.length > 0 ? byId : await q.byName([ref, 5]);
         return Object.freeze(await hydrate(rows)) as SatelliteView[];
       });
     },
