@@ -5,7 +5,7 @@ import { HiveClient, type HiveClientOptions, type HubTlsOptions, loadOrCreateIde
 import type { AgentLog, CommandContext } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { HiveError } from './lib/protocol-lite.js';
-import { enableOptimizingCompiler } from './lib/tiering.js';
+import { enableBaselineCompiler, enableOptimizingCompiler } from './lib/tiering.js';
 import { compilePolicy, enabledCommands, type Policy, policySummary } from './policy.js';
 import type { SessionHost } from './sessions.js';
 import { startStatusReports } from './status.js';
@@ -55,6 +55,7 @@ export async function handleInvoke(
   // Resizing a session the hub opened with a signed invoke: bound to the live session id.
   if (method === 'session.resize' && sessions) return (typeof sessions === 'function' ? await sessions() : sessions).resize(raw);
   if (method !== 'invoke') throw new HiveError('UNKNOWN_METHOD', `Unknown method ${method}`);
+  enableBaselineCompiler(); // an agent at work: see lib/tiering.ts
   const { InvokeParams } = await import('@hive/protocol');
   const inv = InvokeParams.safeParse(raw);
   if (!inv.success) throw new HiveError('INVALID_PARAMETERS', 'Malformed invoke');
