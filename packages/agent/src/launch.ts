@@ -8,6 +8,7 @@ import { startAgent } from './agent.js';
 import type { AgentLog } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { readAgentConfig } from './config-defaults.js';
+import { isoTimestamp } from './lib/time.js';
 
 /**
  * What `hive-agent` runs, without commander. The launcher (bin/hive-agent.js) parses the usual
@@ -83,7 +84,7 @@ export async function runAgent(o: AgentFlags): Promise<void> {
   const min = LEVELS.indexOf(o.logLevel as (typeof LEVELS)[number]);
   const log: AgentLog = (level, msg, fields = {}) => {
     if (LEVELS.indexOf(level) < (min < 0 ? 1 : min)) return;
-    process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), svc: 'hive-agent', msg, ...fields })}\n`);
+    process.stdout.write(`${JSON.stringify({ level, time: isoTimestamp(), svc: 'hive-agent', msg, ...fields })}\n`);
   };
   const configFile = path.resolve(o.config ?? path.join(o.state, 'agent.yaml'));
   let config: AgentConfig;

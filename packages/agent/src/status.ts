@@ -5,6 +5,7 @@ import type { AgentLog } from './commands/index.js';
 import { watchedServiceStates } from './commands/service-status.js';
 import { cpuPercent, disks, loadAverage, memory } from './commands/system-metrics.js';
 import { HiveError } from './lib/protocol-lite.js';
+import { isoTimestamp } from './lib/time.js';
 import type { Policy } from './policy.js';
 
 const r1 = (n: number) => Math.round(n * 10) / 10;
@@ -37,7 +38,7 @@ export async function buildStatusReport(policy: Policy, agentCpu: () => number =
   const diskPct = disk?.usagePercent ?? 0;
   const worst = Math.max(mem.usagePercent, diskPct);
   return {
-    timestamp: new Date().toISOString(),
+    timestamp: isoTimestamp(),
     health: {
       status: worst >= 97 ? 'unhealthy' : worst >= 90 ? 'degraded' : 'healthy',
       uptime_seconds: Math.round(process.uptime()),
