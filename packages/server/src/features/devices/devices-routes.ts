@@ -11,6 +11,9 @@ const Tag = z
 const IdParam = z.object({ id: z.string().trim().min(1).max(128) });
 
 export function registerDevicesRoutes(app: HiveApp, devices: DevicesService): void {
+  /** Fleet pages as sent, by the (cached) page they were made from. */
+  const serialized = new WeakMap<object, string>();
+
   app.get('/api/v1/satellites', {
     config: { scope: 'operator.read' },
     schema: {
@@ -22,10 +25,16 @@ export function registerDevicesRoutes(app: HiveApp, devices: DevicesService): vo
         per_page: z.coerce.number().int().min(1).max(500).default(50),
       }),
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const q = req.query;
-      const { items, total } = await devices.listSatellites(req.principal, q);
-      return paginated(items, total, q.page, q.per_page);
+      const page = await devices.listSatellites(req.principal, q);
+      // A page served from the satellite read cache is the same object: serialized once.
+      let body = serialized.get(page);
+      if (body === undefined) {
+        body = JSON.stringify(paginated(page.items, page.total, q.page, q.per_page));
+        serialized.set(page, body);
+      }
+      return reply.type('application/json; charset=utf-8').send(body);
     },
   });
 
