@@ -284,6 +284,8 @@ export async function fixedRate(api, ids, rate, durationS) {
   const hubMs = [];
   const lag = [];
   const codes = [];
+  /** Latencies by the second (of the phase) their request left in: shows whether slow ones cluster. */
+  const bySecond = [];
   let ok = 0;
   let lastSend = 0;
   const t0 = performance.now();
@@ -298,6 +300,8 @@ export async function fixedRate(api, ids, rate, durationS) {
         if (r.ok) {
           ok++;
           latency.push(r.ms);
+          const sec = Math.floor((now - t0) / 1000);
+          (bySecond[sec] ??= []).push(r.ms);
           if (r.hubMs !== null) hubMs.push(r.hubMs);
         } else codes.push(r.code);
         if (++done === total) resolve();
@@ -322,6 +326,7 @@ export async function fixedRate(api, ids, rate, durationS) {
     achievedRate: round(total > 1 ? (total - 1) / spanS : total, 1),
     latencyMs: summarize(latency),
     over100ms: latency.filter((v) => v > 100).length,
+    bySecond: bySecond.map((l, s) => ({ s, p50: summarize(l).p50, p99: summarize(l).p99, max: summarize(l).max })),
     hubDurationMs: summarize(hubMs),
     senderLagMs: summarize(lag),
   };

@@ -56,6 +56,8 @@ export interface AuditQuery {
 }
 
 const BATCH = 500;
+/** How long entries wait to be written together. */
+const WRITE_DELAY_MS = 20;
 
 /**
  * The audit trail. `log` never blocks the caller: entries are queued and written in batches in
@@ -118,10 +120,12 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
 
   function schedule(): void {
     if (timer || writing) return;
+    // Entries are safe in the write-ahead log already; fewer, larger transactions cost less (each
+    // commit writes WAL pages; at 1,000 commands a second commits were ~40 µs per command).
     timer = setTimeout(() => {
       timer = null;
       void flush();
-    }, 5);
+    }, WRITE_DELAY_MS);
   }
 
   function flush(): Promise<void> {

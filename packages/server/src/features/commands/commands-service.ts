@@ -1,9 +1,8 @@
-import { randomUUID } from 'node:crypto';
 import { ERROR_CODES, type ErrorCode, HiveError, type InvokeParams, isErrorCode, isNodeCommand, NODE_COMMANDS } from '@hive/protocol';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Bus } from '../../bus/bus.js';
-import { newId } from '../../lib/ids.js';
+import { newId, uuidv7 } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
 import { inProject, requireProject, requireScope, visibleProjects } from '../../lib/principal.js';
 import { redact } from '../../lib/redact.js';
@@ -282,7 +281,7 @@ export const commandsServiceFactory = ({
     const now = nowIso();
     return {
       id: newId('job'),
-      correlation_id: randomUUID(),
+      correlation_id: uuidv7(),
       satellite_id: sat.id,
       command,
       params: paramsJson,

@@ -48,8 +48,8 @@ export const toJobView = (r: JobsTable, parsed?: { params: unknown; result: unkn
   error: r.error_code ? { code: r.error_code, message: r.error_message ?? '' } : null,
 });
 
-/** How long job writes wait to be written together. */
-const COALESCE_MS = 5;
+/** How long job writes wait to be written together (every commit writes WAL pages: fewer, larger ones). */
+const COALESCE_MS = 20;
 /**
  * How long the row of a just-started job may wait for its result: most commands finish within
  * this (a fan-out to 10,000 satellites takes about a second), and their row is then written once,
