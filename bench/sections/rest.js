@@ -1,3 +1,4 @@
+import http from 'node:http';
 import autocannon from 'autocannon';
 import { log } from '../lib/fleet.js';
 import { cpuMsOf, memoryOf } from '../lib/proc.js';
@@ -45,6 +46,62 @@ function cannon({ port, apiKey, rate, durationS, connections, path, paths }) {
   });
 }
 
+/**
+ * The same endpoint at a steady rate: requests leave evenly spaced (open loop: on schedule
+ * whether or not earlier ones have answered), over up to `sockets` keep-alive connections.
+ * autocannon's `overallRate` is a per-second quota per connection: every connection sends its
+ * share back to back at the start of each second and then waits, so "2,000/s" arrives as a burst
+ * of 2,000 requests 100 at a time in the first few hundred ms of each second. Both are reported;
+ * the target is checked on the steady rate.
+ */
+function steady({ port, apiKey, rate, durationS, sockets, path, paths }) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: sockets });
+  const total = Math.max(1, Math.round(rate * durationS));
+  const latencies = [];
+  const statuses = {};
+  let errors = 0;
+  let lastSend = 0;
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    let sent = 0;
+    let done = 0;
+    const fire = (i) => {
+      const start = performance.now();
+      lastSend = start;
+      const req = http.request(
+        { host: '127.0.0.1', port, path: paths ? paths[i % paths.length] : path, agent, headers: { 'x-api-key': apiKey, accept: 'application/json' } },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - start);
+            statuses[res.statusCode] = (statuses[res.statusCode] ?? 0) + 1;
+            if (++done === total) finish();
+          });
+        },
+      );
+      req.setTimeout(10_000, () => req.destroy(new Error('timeout')));
+      req.on('error', () => {
+        errors++;
+        if (++done === total) finish();
+      });
+      req.end();
+    };
+    const finish = () => {
+      agent.destroy();
+      const spanS = (lastSend - t0) / 1000;
+      const non2xx = Object.entries(statuses).reduce((a, [c, k]) => a + (c.startsWith('2') ? 0 : k), 0);
+      resolve({ latencies, statuses, non2xx, errors, sent: total, achievedRate: round(total > 1 ? (total - 1) / spanS : total, 0) });
+    };
+    const intervalMs = 1000 / rate;
+    const tick = () => {
+      const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1);
+      while (sent < due) fire(sent++);
+      if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * intervalMs - performance.now()));
+    };
+    tick();
+  });
+}
+
 export default {
   id: 'rest',
   title: 'REST latency at 2,000 requests/s with 1,000 satellites connected',
@@ -67,23 +124,40 @@ export default {
     for (const e of endpoints) await cannon({ port: f.hub.port, apiKey: f.apiKey, rate: 200, durationS: 2, connections: 10, path: e.path, paths: e.paths });
     const out = {};
     for (const e of endpoints) {
-      const cpu0 = cpuMsOf(f.hub.child.pid);
+      let cpu0 = cpuMsOf(f.hub.child.pid);
+      const st = await steady({ port: f.hub.port, apiKey: f.apiKey, rate, durationS, sockets: 64, path: e.path, paths: e.paths });
+      const steadyCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
+      cpu0 = cpuMsOf(f.hub.child.pid);
       const { latencies, statuses, res } = await cannon({ port: f.hub.port, apiKey: f.apiKey, rate, durationS, connections, path: e.path, paths: e.paths });
       const hubCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
-      const s = summarize(latencies);
+      const s = summarize(st.latencies);
+      const a = summarize(latencies);
       out[e.id] = {
         endpoint: e.what,
         latencyMs: s,
-        statuses,
-        non2xx: res.non2xx,
-        errors: res.errors,
-        timeouts: res.timeouts,
-        sent: res.requests.sent,
-        achievedRate: round(res.requests.total / res.duration, 0),
-        autocannonCorrectedMs: { p50: res.latency.p50, p90: res.latency.p90, p97_5: res.latency.p97_5, p99: res.latency.p99, max: res.latency.max },
-        hubCpuPct: round((hubCpuMs / (durationS * 1000)) * 100, 0),
+        statuses: st.statuses,
+        non2xx: st.non2xx,
+        errors: st.errors,
+        timeouts: 0,
+        sent: st.sent,
+        achievedRate: st.achievedRate,
+        hubCpuPct: round((steadyCpuMs / (durationS * 1000)) * 100, 0),
+        autocannon: {
+          note: `overallRate ${rate}/s over ${connections} connections: each second's quota goes out back to back at the start of the second`,
+          latencyMs: a,
+          statuses,
+          non2xx: res.non2xx,
+          errors: res.errors,
+          timeouts: res.timeouts,
+          sent: res.requests.sent,
+          achievedRate: round(res.requests.total / res.duration, 0),
+          correctedMs: { p50: res.latency.p50, p90: res.latency.p90, p97_5: res.latency.p97_5, p99: res.latency.p99, max: res.latency.max },
+          hubCpuPct: round((hubCpuMs / (durationS * 1000)) * 100, 0),
+        },
       };
-      log(`  ${e.what}: p50 ${s.p50} ms, p95 ${s.p95} ms, ${out[e.id].achievedRate}/s, non-2xx ${res.non2xx}, errors ${res.errors}`);
+      log(
+        `  ${e.what}: steady p50 ${s.p50} ms, p95 ${s.p95} ms, ${st.achievedRate}/s, non-2xx ${st.non2xx}, errors ${st.errors}; autocannon (bursts) p50 ${a.p50} ms, p95 ${a.p95} ms`,
+      );
     }
     const clean = (x) => x.non2xx === 0 && x.errors === 0 && x.timeouts === 0 && x.achievedRate >= rate * 0.95;
     const v = allOf(verdict(out.list.latencyMs.p95, 10, { n, targetN: 1000 }), verdict(out.get.latencyMs.p95, 10, { n, targetN: 1000 }));
@@ -100,7 +174,7 @@ export default {
             .map((e) => `${e.id}: ${out[e.id].achievedRate}/s of ${rate}/s, ${out[e.id].non2xx} non-2xx, ${out[e.id].errors} errors`)
             .join('; ')})`,
       measured: `list p95 ${out.list.latencyMs.p95} ms, get p95 ${out.get.latencyMs.p95} ms at ${out.list.achievedRate}/${out.get.achievedRate} req/s`,
-      how: `autocannon, ${connections} keep-alive connections, overallRate ${rate}/s for ${durationS} s per endpoint, admin API key; a fresh hub with ${n} simulated satellites connected`,
+      how: `steady open-loop rate: ${rate} requests/s evenly spaced over up to 64 keep-alive connections for ${durationS} s per endpoint (checked against the target); then autocannon, ${connections} connections, overallRate ${rate}/s (per-second bursts, reported as autocannon); admin API key; a fresh hub with ${n} simulated satellites connected`,
       satellites: n,
       connections,
       ...out,
