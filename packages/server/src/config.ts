@@ -151,9 +151,9 @@ export const ConfigSchema = z
       .strict()
       .default(ApprovalsConfig.parse({})),
     commands: z
-      .object({ fanout_concurrency: z.coerce.number().int().min(1).max(10_000).default(1000) })
+      .object({ fanout_concurrency: z.coerce.number().int().min(1).max(100_000).default(10_000) })
       .strict()
-      .default({ fanout_concurrency: 1000 }),
+      .default({ fanout_concurrency: 10_000 }),
     /** Scale-out (seed 003 §10): instances sharing PostgreSQL meet on Redis. Absent = one process. */
     cluster: z
       .object({

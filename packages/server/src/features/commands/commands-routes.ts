@@ -36,7 +36,7 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
             })
             .strict()
             .refine((t) => !!(t.satellites?.length || t.tag || t.group), 'give satellites, tag or group'),
-          concurrency: z.number().int().min(1).max(10_000).optional(),
+          concurrency: z.number().int().min(1).max(100_000).optional(),
           ...ExecBody,
         })
         .strict(),
@@ -54,7 +54,7 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
 
   app.post('/api/v1/groups/:id/exec', {
     config: { scope: 'operator.write' },
-    schema: { params: z.object({ id: Ref }), body: z.object({ concurrency: z.number().int().min(1).max(10_000).optional(), ...ExecBody }).strict() },
+    schema: { params: z.object({ id: Ref }), body: z.object({ concurrency: z.number().int().min(1).max(100_000).optional(), ...ExecBody }).strict() },
     handler: async (req) => {
       const ids = (await deps.groupSatellites(req.params.id)).map((s) => s.id);
       return ok(await commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }));

@@ -89,7 +89,7 @@ export const commandsServiceFactory = ({
   approvals,
   policy,
   signer,
-  fanoutConcurrency = 1000,
+  fanoutConcurrency = 10_000,
   onFinished,
   logger,
 }: {
@@ -422,7 +422,7 @@ export const commandsServiceFactory = ({
     });
     const results: TargetResult[] = new Array(sats.length);
     const finals: Promise<void>[] = [];
-    const limit = Math.max(1, Math.min(req.concurrency ?? fanoutConcurrency, 10_000));
+    const limit = Math.max(1, Math.min(req.concurrency ?? fanoutConcurrency, 100_000));
     let active = 0;
     const queue: (() => void)[] = [];
     // A counting semaphore: at most `limit` invokes in flight for this batch.
