@@ -31,28 +31,57 @@ const defined = (o: Record<string, unknown>): string[] => Object.keys(o).filter(
  */
 export function batchWriter(db: Db, sqlite?: SQLite.Database): BatchWrite {
   if (sqlite) {
-    const sql = (op: WriteOp): { text: string; values: Record<string, unknown> } => {
-      if (op.kind === 'insert') {
-        const cols = defined(op.row).map(ident);
-        return {
-          text: `insert into ${ident(op.table)} (${cols.join(', ')}) values (${cols.map((c) => `@${c}`).join(', ')})${op.ignoreConflict ? ' on conflict (id) do nothing' : ''}`,
-          values: op.row,
-        };
+    // The statement of the last row shape seen per table and kind: rows of one table nearly
+    // always carry the same columns, so most ops reuse it without building any SQL text.
+    const shapes = new Map<string, { cols: string[]; stmt: SQLite.Statement }>();
+    /** Whether `o`'s defined columns (minus `skip`) are exactly `cols`; and whether any value is a boolean. */
+    const fits = (o: Record<string, unknown>, cols: readonly string[], skip?: string): { same: boolean; bools: boolean } => {
+      let n = 0;
+      let same = true;
+      let bools = false;
+      for (const k in o) {
+        const v = o[k];
+        if (v === undefined || k === skip) continue;
+        if (typeof v === 'boolean') bools = true;
+        if (cols[n++] !== k) same = false;
       }
-      const cols = defined(op.patch)
-        .filter((c) => c !== 'id')
-        .map(ident);
-      if (cols.length === 0) return { text: '', values: {} };
-      return { text: `update ${ident(op.table)} set ${cols.map((c) => `${c} = @${c}`).join(', ')} where id = @id`, values: { ...op.patch, id: op.id } };
+      return { same: same && n === cols.length, bools };
     };
-    // Statements are cached by their text (see cachePreparedStatements in db.ts).
+    const statementFor = (op: WriteOp): { stmt: SQLite.Statement | null; bools: boolean } => {
+      const values = op.kind === 'insert' ? op.row : op.patch;
+      const key = `${op.table}:${op.kind}:${op.kind === 'insert' && op.ignoreConflict ? 1 : 0}`;
+      const known = shapes.get(key);
+      const skip = op.kind === 'update' ? 'id' : undefined;
+      if (known) {
+        const f = fits(values, known.cols, skip);
+        if (f.same) return { stmt: known.stmt, bools: f.bools };
+      }
+      const cols = defined(values)
+        .filter((c) => c !== skip)
+        .map(ident);
+      if (cols.length === 0) return { stmt: null, bools: false };
+      const text =
+        op.kind === 'insert'
+          ? `insert into ${ident(op.table)} (${cols.join(', ')}) values (${cols.map((c) => `@${c}`).join(', ')})${op.ignoreConflict ? ' on conflict (id) do nothing' : ''}`
+          : `update ${ident(op.table)} set ${cols.map((c) => `${c} = @${c}`).join(', ')} where id = @id`;
+      // Statements are also cached by their text (see cachePreparedStatements in db.ts).
+      const stmt = sqlite.prepare(text);
+      shapes.set(key, { cols, stmt });
+      return { stmt, bools: fits(values, cols, skip).bools };
+    };
+    // better-sqlite3 binds named parameters from the object (undefined binds NULL, unused keys are
+    // ignored); only booleans need converting.
+    const bindable = (o: Record<string, unknown>): Record<string, unknown> => {
+      const out: Record<string, unknown> = {};
+      for (const k in o) out[k] = typeof o[k] === 'boolean' ? Number(o[k]) : o[k];
+      return out;
+    };
     const run = sqlite.transaction((ops: readonly WriteOp[]) => {
       for (const op of ops) {
-        const { text, values } = sql(op);
-        if (!text) continue;
-        const bound: Record<string, unknown> = {};
-        for (const k in values) if (values[k] !== undefined) bound[k] = typeof values[k] === 'boolean' ? Number(values[k]) : values[k];
-        sqlite.prepare(text).run(bound);
+        const { stmt, bools } = statementFor(op);
+        if (!stmt) continue;
+        if (op.kind === 'insert') stmt.run(bools ? bindable(op.row) : op.row);
+        else stmt.run(bindable({ ...op.patch, id: op.id }));
       }
     });
     return async (ops) => {

@@ -55,7 +55,7 @@ export interface AuditQuery {
   scope?: { projects: string[]; actorId: string } | undefined;
 }
 
-const BATCH = 500;
+const BATCH = 5000;
 /** How long entries wait to be written together. */
 const WRITE_DELAY_MS = 20;
 
