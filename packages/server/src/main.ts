@@ -42,6 +42,7 @@ import { randomSecret, sha256 } from './lib/ids.js';
 import { createHubLogger } from './lib/logger.js';
 import { type Principal, SYSTEM } from './lib/principal.js';
 import { openStore } from './store/db.js';
+import { attachTlsOnFirstBytes } from './tls/first-bytes.js';
 import { type HubCert, loadOrCreateHubCert, tlsEnabled } from './tls/hub-cert.js';
 import { wireAi } from './wiring/ai.js';
 import { wireMcp } from './wiring/mcp.js';
@@ -318,6 +319,8 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     onResponse: (method, route, status, seconds) => metrics?.apiRequest(method, route, status, seconds),
     https: cert && { key: cert.key, cert: cert.cert },
   });
+  // TLS starts on each connection's first bytes: its receive buffer is then ~1 KiB, not 64 KiB.
+  if (cert) attachTlsOnFirstBytes(app.server);
   registerHealthRoutes(app, {
     ping: () => store.ping(),
     isShuttingDown: () => shuttingDown,
