@@ -209,7 +209,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   // Assigned once the WebSocket server exists; the edges report into it.
   let metrics: Metrics | undefined;
   const commands = commandsServiceFactory({
-    store: commandsStoreFactory({ db, write: store.write }),
+    store: commandsStoreFactory({ db, write: store.write, hold: !bus.clustered }),
     logger,
     resolveRef: devices.resolveRef,
     resolveTargets: async (t) => {

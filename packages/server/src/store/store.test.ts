@@ -201,6 +201,20 @@ for (const d of drivers) {
       // A later update of a written row is an update.
       await s.update('job_held', { error_message: 'note' }, true);
       expect((await s.get('job_held'))?.error_message).toBe('note');
+      // A single command's row (no batch) is not held: it reaches the table by itself, at once.
+      // (settled(false) writes everything that is not held.)
+      void s.insert({ ...row, id: 'job_single', correlation_id: 'corr-single', batch_id: null });
+      void s.insert({ ...row, id: 'job_batch2', correlation_id: 'corr-batch2' });
+      await s.settled(false);
+      const inTable = async (id: string) => (await store.db.selectFrom('jobs').select('state').where('id', '=', id).execute()).length;
+      expect([await inTable('job_single'), await inTable('job_batch2')]).toEqual([1, 0]);
+      // Nor is anything held when instances share the database.
+      const shared = commandsStoreFactory({ db: store.db, write: store.write, hold: false });
+      void shared.insert({ ...row, id: 'job_shared', correlation_id: 'corr-shared' });
+      await shared.settled(false);
+      expect(await inTable('job_shared')).toBe(1);
+      await s.settled();
+      expect(await inTable('job_batch2')).toBe(1);
     });
 
     it('batch writer: inserts ignoring existing ids, updates skipping undefined columns, all or nothing', async () => {

@@ -51,10 +51,13 @@ export const toJobView = (r: JobsTable, parsed?: { params: unknown; result: unkn
 /** How long job writes wait to be written together (every commit writes WAL pages: fewer, larger ones). */
 const COALESCE_MS = 20;
 /**
- * How long the row of a just-started job may wait for its result: most commands finish within
- * this (a fan-out to 10,000 satellites takes about a second), and their row is then written once,
- * final (one row write instead of an insert and an update). A crash within this window loses only
- * the row of a job that was still running; the request is in the audit write-ahead log.
+ * How long the row of a just-started job of a fan-out may wait for its result: most commands
+ * finish within this (a fan-out to 10,000 satellites takes about a second), and their row is then
+ * written once, final (one row write instead of an insert and an update). A crash within this
+ * window loses only rows of jobs still running; the fan-out itself (who, what, which target, how
+ * many satellites) is in the audit write-ahead log. Single commands are not held (their request is
+ * audited when they end), nor is anything when instances share the database (`hold: false`: another
+ * instance must find the rows of one that died).
  */
 const HOLD_RUNNING_MS = 1000;
 /** …counted from when the job was sent (`started`), but never longer than this from its creation. */
@@ -78,7 +81,9 @@ interface Queued {
  * absorbs the job's later updates. Every read and conditional write first waits for what is
  * queued (read-your-writes).
  */
-export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite }) => {
+export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write: BatchWrite; hold?: boolean }) => {
+  /** Whether a queued insert is the held row of a running fan-out job. */
+  const isHeld = (q: Queued): boolean => hold && q.row?.state === 'running' && q.row.batch_id !== null;
   let pending: Queued[] = [];
   /** Queued inserts by job id (they absorb updates of the same job). */
   const inserts = new Map<string, Queued>();
@@ -98,7 +103,7 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
     const keep: Queued[] = [];
     let next = Number.POSITIVE_INFINITY;
     for (const q of pending) {
-      if (all || !q.row || q.hold <= now || q.row.state !== 'running') batch.push(q);
+      if (all || q.hold <= now || !isHeld(q)) batch.push(q);
       else {
         keep.push(q);
         if (q.hold < next) next = q.hold;
@@ -152,7 +157,7 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
     }
     // A few ms of coalescing: results of a fan-out arrive spread out, and each transaction's
     // begin/commit costs more than the rows in it. Held inserts have their own, later deadline.
-    arm(q.at, q.row?.state === 'running' ? HOLD_RUNNING_MS : COALESCE_MS);
+    arm(q.at, isHeld(q) ? HOLD_RUNNING_MS : COALESCE_MS);
     return q.done;
   }
 
@@ -180,7 +185,7 @@ export const commandsStoreFactory = ({ db, write }: { db: Db; write: BatchWrite 
       if (held?.row) {
         // The row is not written yet: it is written once, with this change.
         Object.assign(held.row, patch);
-        if (held.row.state !== 'running') arm(Date.now(), soon ? 0 : COALESCE_MS);
+        if (!isHeld(held)) arm(Date.now(), soon ? 0 : COALESCE_MS);
         return held.done;
       }
       return enqueue({ update: { id, patch } }, soon);
