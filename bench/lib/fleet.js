@@ -301,7 +301,8 @@ export async function fixedRate(api, ids, rate, durationS) {
           ok++;
           latency.push(r.ms);
           const sec = Math.floor((now - t0) / 1000);
-          (bySecond[sec] ??= []).push(r.ms);
+          if (!bySecond[sec]) bySecond[sec] = [];
+          bySecond[sec].push(r.ms);
           if (r.hubMs !== null) hubMs.push(r.hubMs);
         } else codes.push(r.code);
         if (++done === total) resolve();

@@ -92,7 +92,7 @@ export function batchWriter(db: Db, sqlite?: SQLite.Database): BatchWrite {
   return async (ops) => {
     if (ops.length === 0) return;
     await db.transaction().execute(async (trx) => {
-      // biome-ignore lint/suspicious/noExplicitAny: rows of several tables; each op names its table
+      // Rows of several tables: each op names its table.
       const t = trx as unknown as Kysely<any>;
       for (let i = 0; i < ops.length; ) {
         const op = ops[i] as WriteOp;

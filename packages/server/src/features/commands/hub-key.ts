@@ -55,7 +55,7 @@ export async function loadHubSigner(db: Db): Promise<HubSigner> {
     waiting = [];
     try {
       const signed = signMany(batch.map((w) => w.p));
-      batch.forEach((w, i) => w.resolve(signed[i] as InvokeParams));
+      for (let i = 0; i < batch.length; i++) batch[i]?.resolve(signed[i] as InvokeParams);
     } catch (err) {
       for (const w of batch) w.reject(err);
     }
