@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -7,8 +8,8 @@ const DIST = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../dist
 
 /**
  * Runs the agent's start path (the launcher's modules and argument parsing, the default config,
- * the policy and the first status report) in a fresh node process built from dist/, and lists
- * the modules it loaded.
+ * the policy and a status report on a Docker host) in a fresh node process built from dist/, and
+ * lists the modules it loaded.
  */
 function modulesLoadedAtStart(): string[] {
   const hooks = `let port; export function initialize(d) { port = d.port; }
@@ -29,7 +30,15 @@ function modulesLoadedAtStart(): string[] {
     const policy = compilePolicy(await readAgentConfig(undefined), { stateDir: '/nonexistent' });
     enabledCommands(policy.config);
     policySummary(policy);
-    await buildStatusReport(policy);
+    // A Docker host: the report counts containers on the engine socket.
+    const { createServer } = await import('node:http');
+    const sock = ${JSON.stringify(path.join(os.tmpdir(), `hive-footprint-${process.pid}.sock`))};
+    const engine = createServer((_, res) => res.end(JSON.stringify([{ Id: 'c'.repeat(64), Names: ['/c'], Image: 'nginx', State: 'running', Status: 'Up', Created: 1, Labels: {} }])));
+    await new Promise((r) => engine.listen(sock, r));
+    policy.config.containers.socket = sock;
+    const report = await buildStatusReport(policy);
+    engine.close();
+    if (report.containers?.running !== 1) throw new Error('no container counts: ' + JSON.stringify(report.containers));
     await new Promise((r) => setTimeout(r, 100));
     port1.close();
     process.stdout.write(JSON.stringify(seen));
