@@ -277,6 +277,23 @@ export async function workerStats(children) {
 
 // ------------------------------------------------------------------------------------ exec
 
+/**
+ * Calls `fire(i, t0)` for i = 0…total-1 on an open-loop schedule: `rate` per second, evenly
+ * spaced from t0, each on time whether or not earlier ones have answered. Returns t0.
+ */
+export function openLoop(rate, total, fire) {
+  const intervalMs = 1000 / rate;
+  const t0 = performance.now();
+  let sent = 0;
+  const tick = () => {
+    const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1);
+    while (sent < due) fire(sent++, t0);
+    if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * intervalMs - performance.now()));
+  };
+  tick();
+  return t0;
+}
+
 export async function fixedRate(api, ids, rate, durationS) {
   const total = Math.max(1, Math.round(rate * durationS));
   const intervalMs = 1000 / rate;
@@ -288,33 +305,25 @@ export async function fixedRate(api, ids, rate, durationS) {
   const bySecond = [];
   let ok = 0;
   let lastSend = 0;
-  const t0 = performance.now();
+  let t0 = 0;
   await new Promise((resolve) => {
-    let sent = 0;
     let done = 0;
-    const fire = (i) => {
+    t0 = openLoop(rate, total, (i, start) => {
       const now = performance.now();
-      lag.push(now - (t0 + i * intervalMs));
+      lag.push(now - (start + i * intervalMs));
       lastSend = now;
       api.exec(ids[i % ids.length]).then((r) => {
         if (r.ok) {
           ok++;
           latency.push(r.ms);
-          const sec = Math.floor((now - t0) / 1000);
+          const sec = Math.floor((now - start) / 1000);
           if (!bySecond[sec]) bySecond[sec] = [];
           bySecond[sec].push(r.ms);
           if (r.hubMs !== null) hubMs.push(r.hubMs);
         } else codes.push(r.code);
         if (++done === total) resolve();
       });
-    };
-    // Open loop: requests leave on schedule whether or not earlier ones have answered.
-    const tick = () => {
-      const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1);
-      while (sent < due) fire(sent++);
-      if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * intervalMs - performance.now()));
-    };
-    tick();
+    });
   });
   const spanS = (lastSend - t0) / 1000;
   return {

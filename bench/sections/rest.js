@@ -1,6 +1,6 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
-import { log } from '../lib/fleet.js';
+import { log, openLoop } from '../lib/fleet.js';
 import { cpuMsOf, memoryOf } from '../lib/proc.js';
 import { startFleet } from '../lib/sim-fleet.js';
 import { round, summarize } from '../lib/stats.js';
@@ -61,9 +61,8 @@ function steady({ port, apiKey, rate, durationS, sockets, path, paths }) {
   const statuses = {};
   let errors = 0;
   let lastSend = 0;
-  const t0 = performance.now();
+  let t0 = 0;
   return new Promise((resolve) => {
-    let sent = 0;
     let done = 0;
     const fire = (i) => {
       const start = performance.now();
@@ -92,13 +91,7 @@ function steady({ port, apiKey, rate, durationS, sockets, path, paths }) {
       const non2xx = Object.entries(statuses).reduce((a, [c, k]) => a + (c.startsWith('2') ? 0 : k), 0);
       resolve({ latencies, statuses, non2xx, errors, sent: total, achievedRate: round(total > 1 ? (total - 1) / spanS : total, 0) });
     };
-    const intervalMs = 1000 / rate;
-    const tick = () => {
-      const due = Math.min(total, Math.floor((performance.now() - t0) / intervalMs) + 1);
-      while (sent < due) fire(sent++);
-      if (sent < total) setTimeout(tick, Math.max(0, t0 + sent * intervalMs - performance.now()));
-    };
-    tick();
+    t0 = openLoop(rate, total, fire);
   });
 }
 

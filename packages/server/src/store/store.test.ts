@@ -10,6 +10,35 @@ const drivers = await testDrivers('store tests');
 
 const now = () => new Date().toISOString();
 
+/** A job row (`batch`: the fan-out it belongs to). */
+function jobRow(id: string, state: 'running' | 'succeeded', batch: string | null = null) {
+  return {
+    id,
+    correlation_id: `corr-${id}`,
+    satellite_id: 'a'.repeat(64),
+    command: 'system.info',
+    params: '{}',
+    payload: null,
+    state,
+    actor_type: 'api_key',
+    actor_id: 'k',
+    actor_name: 'admin',
+    source_ip: null,
+    timeout_ms: 1000,
+    source: 'api',
+    batch_id: batch,
+    approval_id: null,
+    queue_until: null,
+    created_at: now(),
+    started_at: now(),
+    finished_at: null,
+    duration_ms: null,
+    result: null,
+    error_code: null,
+    error_message: null,
+  };
+}
+
 function satRow(id: string, slug: string, name = slug) {
   return {
     id,
@@ -129,33 +158,8 @@ for (const d of drivers) {
     it('jobs: insert, update, list, and unfinished jobs are failed after a restart', async () => {
       const store = await open();
       const s = commandsStoreFactory({ db: store.db, write: store.write });
-      const job = (id: string, state: 'running' | 'succeeded') => ({
-        id,
-        correlation_id: `corr-${id}`,
-        satellite_id: 'a'.repeat(64),
-        command: 'system.info',
-        params: '{}',
-        payload: null,
-        state,
-        actor_type: 'api_key',
-        actor_id: 'k',
-        actor_name: 'admin',
-        source_ip: null,
-        timeout_ms: 1000,
-        source: 'api',
-        batch_id: null,
-        approval_id: null,
-        queue_until: null,
-        created_at: now(),
-        started_at: now(),
-        finished_at: null,
-        duration_ms: null,
-        result: null,
-        error_code: null,
-        error_message: null,
-      });
-      await s.insert(job('job_1', 'running'));
-      await s.insert(job('job_2', 'succeeded'));
+      await s.insert(jobRow('job_1', 'running'));
+      await s.insert(jobRow('job_2', 'succeeded'));
       expect((await s.get('corr-job_1'))?.id).toBe('job_1');
       expect(await s.failRunning('hub restarted')).toHaveLength(1);
       const after = await s.get('job_1');
@@ -166,31 +170,7 @@ for (const d of drivers) {
     it('jobs: a running job finished before its row was written is written once, final; reads never miss it', async () => {
       const store = await open();
       const s = commandsStoreFactory({ db: store.db, write: store.write });
-      const row = {
-        id: 'job_held',
-        correlation_id: 'corr-held',
-        satellite_id: 'b'.repeat(64),
-        command: 'system.info',
-        params: '{}',
-        payload: null,
-        state: 'running' as const,
-        actor_type: 'api_key',
-        actor_id: 'k',
-        actor_name: 'admin',
-        source_ip: null,
-        timeout_ms: 1000,
-        source: 'api',
-        batch_id: 'bat_1',
-        approval_id: null,
-        queue_until: null,
-        created_at: now(),
-        started_at: now(),
-        finished_at: null,
-        duration_ms: null,
-        result: null,
-        error_code: null,
-        error_message: null,
-      };
+      const row = jobRow('job_held', 'running', 'bat_1');
       const inserted = s.insert(row);
       // Not in the table yet (held for its result), but every read sees it.
       expect(await store.db.selectFrom('jobs').select('id').where('id', '=', 'job_held').execute()).toHaveLength(0);
@@ -203,14 +183,14 @@ for (const d of drivers) {
       expect((await s.get('job_held'))?.error_message).toBe('note');
       // A single command's row (no batch) is not held: it reaches the table by itself, at once.
       // (settled(false) writes everything that is not held.)
-      void s.insert({ ...row, id: 'job_single', correlation_id: 'corr-single', batch_id: null });
-      void s.insert({ ...row, id: 'job_batch2', correlation_id: 'corr-batch2' });
+      void s.insert(jobRow('job_single', 'running'));
+      void s.insert(jobRow('job_batch2', 'running', 'bat_1'));
       await s.settled(false);
       const inTable = async (id: string) => (await store.db.selectFrom('jobs').select('state').where('id', '=', id).execute()).length;
       expect([await inTable('job_single'), await inTable('job_batch2')]).toEqual([1, 0]);
       // Nor is anything held when instances share the database.
       const shared = commandsStoreFactory({ db: store.db, write: store.write, hold: false });
-      void shared.insert({ ...row, id: 'job_shared', correlation_id: 'corr-shared' });
+      void shared.insert(jobRow('job_shared', 'running', 'bat_1'));
       await shared.settled(false);
       expect(await inTable('job_shared')).toBe(1);
       await s.settled();
