@@ -49,11 +49,13 @@ function modulesLoadedAtStart(): string[] {
 }
 
 describe('agent footprint', () => {
-  it('starts without zod, the protocol schemas, yaml, commander, dockerode or node-pty (SPEC: idle RSS under 50 MB)', () => {
+  it('starts without zod, the protocol schemas, yaml, commander, dockerode, node-pty or child_process (SPEC: idle RSS under 50 MB)', () => {
     const loaded = modulesLoadedAtStart();
     expect(loaded.some((u) => u.endsWith('/agent/dist/status.js'))).toBe(true);
     const unwanted = loaded.filter((u) =>
-      /\/node_modules\/(zod|yaml|commander|dockerode|node-pty|systeminformation)\/|\/protocol\/dist\/(index|commands|frames|invoke|methods)\.js$/.test(u),
+      /\/node_modules\/(zod|yaml|commander|dockerode|node-pty|systeminformation)\/|\/protocol\/dist\/(index|commands|frames|invoke|methods)\.js$|^node:child_process$/.test(
+        u,
+      ),
     );
     expect(unwanted).toEqual([]);
   });

@@ -2,7 +2,6 @@ import type { StatusReport } from '@hive/protocol';
 import type { HiveClient } from '@hive/sdk';
 import { containerCounts } from './commands/container-list.js';
 import type { AgentLog } from './commands/index.js';
-import { watchedServiceStates } from './commands/service-status.js';
 import { cpuPercent, disks, loadAverage, memory } from './commands/system-metrics.js';
 import { HiveError } from './lib/protocol-lite.js';
 import { isoTimestamp } from './lib/time.js';
@@ -31,7 +30,8 @@ export async function buildStatusReport(policy: Policy, agentCpu: () => number =
     cpuPercent(),
     memory(),
     disks(),
-    watchedServiceStates(cfg.services.watch),
+    // service-status runs systemctl: child_process is loaded only when there are units to watch.
+    cfg.services.watch.length ? import('./commands/service-status.js').then((m) => m.watchedServiceStates(cfg.services.watch)) : Promise.resolve({}),
     cfg.policy.allow_containers ? containerCounts(cfg.containers) : Promise.resolve(null),
   ]);
   const disk = ds.find((d) => d.mount === '/') ?? [...ds].sort((a, b) => b.usagePercent - a.usagePercent)[0];
