@@ -1,8 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from '@hive/protocol';
 import { z } from 'zod';
 import { configWithoutFile, DEFAULT_ALLOW, DEFAULT_ALLOWED_PATHS, DEFAULT_BLOCKED_PATHS } from './config-defaults.js';
+import { SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from './lib/protocol-lite.js';
 
 export { DEFAULT_ALLOW, DEFAULT_ALLOWED_PATHS, DEFAULT_BLOCKED_PATHS } from './config-defaults.js';
 

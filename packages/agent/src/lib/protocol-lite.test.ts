@@ -12,6 +12,7 @@ describe('zod-free start path', () => {
     for (const [mine, theirs] of [
       [lite.SCRIPT_NAME_RE, protocol.SCRIPT_NAME_RE],
       [lite.UNIT_NAME_RE, protocol.UNIT_NAME_RE],
+      [lite.SCRIPT_PARAM_NAME_RE, protocol.SCRIPT_PARAM_NAME_RE],
     ]) {
       expect([mine?.source, mine?.flags]).toEqual([theirs?.source, theirs?.flags]);
     }

@@ -1,5 +1,6 @@
 /**
- * What the agent needs of @hive/protocol from start to its first command, without zod.
+ * What the agent needs of @hive/protocol from start to its first command, without zod (and what
+ * the agent config's schema needs, so that validating an agent.yaml loads zod but not the catalog).
  *
  * `@hive/protocol`'s entry point evaluates zod and every schema of the catalog: ~5 MB of an idle
  * agent's heap (SPEC: idle RSS under 50 MB), for schemas that only matter once a command arrives
@@ -16,6 +17,8 @@ export { HiveError } from '../../../protocol/dist/errors.js';
 export const SCRIPT_COMMAND_PREFIX = 'script.';
 /** = @hive/protocol SCRIPT_NAME_RE */
 export const SCRIPT_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
+/** = @hive/protocol SCRIPT_PARAM_NAME_RE */
+export const SCRIPT_PARAM_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
 /** = @hive/protocol UNIT_NAME_RE */
 export const UNIT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,254}$/;
 
