@@ -197,6 +197,21 @@ for (const d of drivers) {
       expect(await inTable('job_batch2')).toBe(1);
     });
 
+    it('jobs: a late result of an instance declared lost does not overwrite the failure a survivor wrote', async () => {
+      const store = await open();
+      const late = commandsStoreFactory({ db: store.db, write: store.write, hold: false });
+      const survivor = commandsStoreFactory({ db: store.db, write: store.write, hold: false });
+      await late.insert({ ...jobRow('job_lost', 'running'), instance_id: 'inst-a' });
+      expect(await survivor.failRunning('hub instance inst-a was lost', { instance: 'inst-a' })).toEqual(['job_lost']);
+      expect(await late.finishIfOpen('job_lost', { state: 'succeeded', result: '{"late":true}' })).toBe(false);
+      expect(await survivor.get('job_lost')).toMatchObject({ state: 'failed', error_message: 'hub instance inst-a was lost', result: null });
+      // An open job is finished as usual; the same final state may be written again (details).
+      await late.insert(jobRow('job_open', 'running'));
+      expect(await late.finishIfOpen('job_open', { state: 'succeeded', result: '{}' })).toBe(true);
+      expect(await late.finishIfOpen('job_open', { state: 'succeeded', duration_ms: 5 })).toBe(true);
+      expect(await late.finishIfOpen('job_open', { state: 'failed' })).toBe(false);
+    });
+
     it('batch writer: inserts ignoring existing ids, updates skipping undefined columns, all or nothing', async () => {
       const store = await open();
       const entry = (id: string) => ({

@@ -167,20 +167,22 @@ export const commandsServiceFactory = ({
     // waits for queued writes first; the audit entry below is in the write-ahead log). Clustered,
     // it does: the next request may reach another instance, which reads the database. The
     // job:updated event goes out once the row is stored (other instances read it on that event).
-    const written = store
-      .update(
-        job.id,
-        {
-          state: full.state,
-          payload: null,
-          finished_at: full.finished_at,
-          duration_ms: full.duration_ms,
-          result: full.result,
-          error_code: full.error_code,
-          error_message: full.error_message,
-        },
-        bus.clustered,
-      )
+    const patchOf = {
+      state: full.state,
+      payload: null,
+      finished_at: full.finished_at,
+      duration_ms: full.duration_ms,
+      result: full.result,
+      error_code: full.error_code,
+      error_message: full.error_message,
+    };
+    const written = (
+      bus.clustered
+        ? store.finishIfOpen(job.id, patchOf).then((ok) => {
+            if (!ok) logger?.error({ job: job.id, state: full.state }, 'job already ended elsewhere (its instance was declared lost); result not stored');
+          })
+        : store.update(job.id, patchOf)
+    )
       .catch((err: Error) => logger?.error({ err: err.message, job: job.id }, 'job result could not be stored'))
       .finally(() => publish(full));
     if (bus.clustered) await written;
@@ -395,9 +397,20 @@ export const commandsServiceFactory = ({
     const sat = await resolveRef(req.satellite);
     requireProject(p, sat, 'write');
     checkClaims(sat, req.command);
-    const { job, dispatchNow } = await admit(p, sat, newJob(p, sat, req.command, params, req, null), params, req);
-    const final = FINAL_STATES.includes(job.state) ? Promise.resolve(toJobView(job)) : waitFinal(job.id);
+    const fresh = newJob(p, sat, req.command, params, req, null);
+    // Waiting starts before the job exists anywhere: once its approval is requested, another
+    // instance may decide, run and finish it before admit() even returns here.
+    const final = waitFinal(fresh.id);
+    let admitted: Awaited<ReturnType<typeof admit>>;
+    try {
+      admitted = await admit(p, sat, fresh, params, req);
+    } catch (err) {
+      finalWaiters.delete(fresh.id);
+      throw err;
+    }
+    const { job, dispatchNow } = admitted;
     if (dispatchNow) void dispatch(job, params);
+    if (req.async || job.state === 'queued' || job.state === 'failed') finalWaiters.delete(job.id);
     if (req.async || job.state === 'queued') return toJobView(job);
     if (job.state === 'failed') return raise(toJobView({ ...job, ...((await store.get(job.id)) ?? {}) }));
     return raise(await final);
@@ -460,10 +473,14 @@ export const commandsServiceFactory = ({
         results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code, message: e.message } };
         continue;
       }
+      const fresh = newJob(p, sat, req.command, params, req, batchId, paramsJson);
+      // Registered before admit(): a job needing approval can be decided and finished elsewhere at once.
+      const early = req.async ? null : waitFinal(fresh.id);
       let admitted: Awaited<ReturnType<typeof admit>>;
       try {
-        admitted = await admit(p, sat, newJob(p, sat, req.command, params, req, batchId, paramsJson), params, req);
+        admitted = await admit(p, sat, fresh, params, req);
       } catch (err) {
+        finalWaiters.delete(fresh.id);
         const e = err as HiveError;
         results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code ?? 'INTERNAL_ERROR', message: e.message } };
         continue;
@@ -473,17 +490,19 @@ export const commandsServiceFactory = ({
         results[i] = { ...base, job_id: v.id, state: v.state, result: v.result, error: v.error };
       };
       if (FINAL_STATES.includes(job.state)) {
+        finalWaiters.delete(job.id);
         const row = await store.get(job.id);
         record(toJobView(row ?? job));
         continue;
       }
-      if (req.async || job.state === 'queued') {
+      if (!early || job.state === 'queued') {
+        finalWaiters.delete(job.id);
         record(toJobView(job));
         if (dispatchNow) toSend.push(job);
         if (toSend.length >= SIGN_CHUNK) sendChunk();
         continue;
       }
-      const final = waitFinal(job.id).then(record);
+      const final = early.then(record);
       finals.push(final);
       if (dispatchNow) toSend.push(job);
       if (toSend.length >= SIGN_CHUNK) sendChunk();

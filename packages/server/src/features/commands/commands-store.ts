@@ -206,6 +206,21 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
         .executeTakeFirst();
       return Number(r.numUpdatedRows) === 1;
     },
+    /**
+     * The final write of a job when instances share the database: not over another final state
+     * (an instance declared lost, that only stalled, must not turn the `failed` a survivor wrote
+     * back into its own late result). False when the row kept its state.
+     */
+    async finishIfOpen(id: string, patch: Partial<JobsTable> & { state: JobState }): Promise<boolean> {
+      await settled();
+      const r = await db
+        .updateTable('jobs')
+        .set(patch)
+        .where('id', '=', id)
+        .where((eb) => eb.or([eb('state', 'not in', [...FINAL_STATES]), eb('state', '=', patch.state)]))
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
+    },
     async get(id: string): Promise<JobsTable | undefined> {
       await settled();
       return db
