@@ -100,12 +100,39 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     return out;
   }
 
+  // Satellites of one agent version claim the same commands and report the same policy: their
+  // JSON columns are parsed once and the (frozen) values shared, as are their pending claims.
+  const parsed = new Map<string, unknown>();
+  const shared = <T>(json: string, fallback: T): T => {
+    let v = parsed.get(json);
+    if (v === undefined) {
+      v = Object.freeze(fromJson<T>(json, fallback));
+      if (parsed.size >= 1000) parsed.clear();
+      parsed.set(json, v);
+    }
+    return v as T;
+  };
+  const pendingOf = new WeakMap<string[], WeakMap<string[], string[]>>();
+  const pendingClaims = (commands: string[], approved: string[]): string[] => {
+    let byApproved = pendingOf.get(commands);
+    if (!byApproved) {
+      byApproved = new WeakMap();
+      pendingOf.set(commands, byApproved);
+    }
+    let v = byApproved.get(approved);
+    if (!v) {
+      v = Object.freeze(commands.filter((x) => !approved.includes(x))) as string[];
+      byApproved.set(approved, v);
+    }
+    return v;
+  };
+
   async function hydrate(rows: SatellitesTable[], c: Conn = db): Promise<SatelliteView[]> {
     const ids = rows.map((r) => r.id);
     const [tags, roles] = await Promise.all([tagsFor(ids, c), rolesFor(ids, c)]);
     return rows.map((r) => {
-      const commands = fromJson<string[]>(r.commands, []);
-      const approved = fromJson<string[]>(r.approved_commands, []);
+      const commands = shared<string[]>(r.commands, []);
+      const approved = shared<string[]>(r.approved_commands, []);
       return Object.freeze({
         id: r.id,
         slug: r.slug,
@@ -121,8 +148,8 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
         roles: roles.get(r.id) ?? [],
         commands,
         approved_commands: approved,
-        pending_claims: commands.filter((c) => !approved.includes(c)),
-        policy: fromJson<Record<string, unknown>>(r.policy, {}),
+        pending_claims: pendingClaims(commands, approved),
+        policy: shared<Record<string, unknown>>(r.policy, {}),
         remote_ip: r.remote_ip,
         last_seen: r.last_seen,
         created_at: r.created_at,
