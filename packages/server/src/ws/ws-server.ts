@@ -759,11 +759,18 @@ export function createWsServer(deps: WsDeps) {
     }
     ticks++;
     const end = ticks >= HEARTBEAT_TICKS ? round.length : Math.ceil((round.length * ticks) / HEARTBEAT_TICKS);
-    for (; at < end; at++) beat(round[at] as Conn);
+    // last_seen is stored for this tick's share too (all 10,000 at the end of a round was a burst
+    // of writes that showed as latency spikes).
+    const seen: string[] = [];
+    for (; at < end; at++) {
+      const c = round[at] as Conn;
+      beat(c);
+      if (c.auth?.role === 'node' && c.auth.deviceId && c.state !== 'closed') seen.push(c.auth.deviceId);
+    }
+    if (seen.length) track(devices.flushPresence(seen));
     if (ticks >= HEARTBEAT_TICKS) {
       ticks = 0;
       round = [];
-      track(devices.flushPresence());
     }
   }, limits.heartbeatMs / HEARTBEAT_TICKS);
   heartbeat.unref();

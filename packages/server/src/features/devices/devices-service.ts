@@ -784,9 +784,10 @@ export const devicesServiceFactory = ({
       }
       return ids.length;
     },
-    /** Persists last_seen of the satellites held by this process (called once per heartbeat). */
-    async flushPresence(): Promise<void> {
-      if (lastSeen.size) await store.touchLastSeen([...lastSeen.keys()], nowIso());
+    /** Persists last_seen of the satellites held by this process (of `ids` only, when given; each heartbeat tick does its share). */
+    async flushPresence(ids?: readonly string[]): Promise<void> {
+      const held = ids ? ids.filter((id) => lastSeen.has(id)) : [...lastSeen.keys()];
+      if (held.length) await store.touchLastSeen(held, nowIso());
     },
     /** At start nothing is connected to this process yet (clustered: to no dead instance either). */
     async resetPresence(liveInstances?: Set<string>): Promise<number> {
