@@ -77,9 +77,9 @@ interface Queued {
 /**
  * Job rows are written behind: inserts and updates queue up and go to the database together,
  * one transaction every few milliseconds, so a fan-out to 10,000 satellites is a few
- * transactions instead of 20,000 statements. A running job's insert is held back a little and
- * absorbs the job's later updates. Every read and conditional write first waits for what is
- * queued (read-your-writes).
+ * transactions instead of 20,000 statements. A queued insert absorbs the job's later updates; a
+ * running fan-out job's insert is held back for its result (HOLD_RUNNING_MS). Every read and
+ * conditional write first waits for what is queued (read-your-writes).
  */
 export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write: BatchWrite; hold?: boolean }) => {
   /** Whether a queued insert is the held row of a running fan-out job. */
