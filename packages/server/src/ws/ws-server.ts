@@ -338,10 +338,7 @@ export function createWsServer(deps: WsDeps) {
       }
     }, limits.handshakeTimeoutMs);
     ws.on('message', (data, isBinary) => onMessage(conn, data as Buffer, isBinary));
-    ws.on('pong', () => {
-      conn.missed = 0;
-      if (conn.auth?.role === 'node' && conn.auth.deviceId) devices.heartbeat(conn.auth.deviceId);
-    });
+    ws.on('pong', () => alive(conn));
     ws.on('close', (code) => onClose(conn, code));
     ws.on('error', (err) => logger.debug({ conn: conn.id, err: err.message }, 'socket error'));
     conn.event('connect.challenge', { nonce: conn.nonce, ts: Date.now(), protocol: { min: PROTOCOL_MIN, max: PROTOCOL_MAX } });
@@ -724,14 +721,18 @@ export function createWsServer(deps: WsDeps) {
     }
   });
 
+  /** A sign of life (a pong, or any frame since the last beat): no beats missed, last_seen moves. */
+  function alive(conn: Conn): void {
+    conn.missed = 0;
+    if (conn.auth?.role === 'node' && conn.auth.deviceId) devices.heartbeat(conn.auth.deviceId);
+  }
   const beat = (conn: Conn) => {
     if (conn.state === 'closed' || conn.closing || conn.state === 'challenge' || conn.state === 'connecting') return;
     if (conn.heard) {
       // It spoke since the last beat (a result, a status report): as good as a pong, and no
       // ping to write (a fan-out's results make the next round of 10,000 pings unnecessary).
       conn.heard = false;
-      conn.missed = 0;
-      if (conn.auth?.role === 'node' && conn.auth.deviceId) devices.heartbeat(conn.auth.deviceId);
+      alive(conn);
       return;
     }
     if (conn.missed >= maxMissed) {
