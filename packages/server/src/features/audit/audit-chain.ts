@@ -227,15 +227,20 @@ export async function verifyChains(db: Db, opts: { anchors?: Anchor[]; pageSize?
     // plan the database picks (PostgreSQL without statistics sorts everything past a bare `seq > x`
     // before a LIMIT), and duplicates of a number always arrive together. An empty range (the start
     // removed by retention, or a long gap) jumps to the next number present; none left ends the chain.
-    const start = await db
-      .selectFrom('audit_logs')
-      .select('seq')
-      .where('chain', '=', name)
-      .where('seq', 'is not', null)
-      .orderBy('seq')
-      .limit(1)
-      .executeTakeFirst();
-    let lo = Number(start?.seq ?? 0);
+    const chain = name;
+    /** The chain's lowest number (at or above `from`), or null when there is none. */
+    const lowestSeq = async (from: number | null): Promise<number | null> => {
+      const r = await db
+        .selectFrom('audit_logs')
+        .select('seq')
+        .where('chain', '=', chain)
+        .where((eb) => (from === null ? eb('seq', 'is not', null) : eb('seq', '>=', from)))
+        .orderBy('seq')
+        .limit(1)
+        .executeTakeFirst();
+      return r?.seq == null ? null : Number(r.seq);
+    };
+    let lo = (await lowestSeq(null)) ?? 0;
     for (;;) {
       const rows: ChainRow[] = await db
         .selectFrom('audit_logs')
@@ -247,16 +252,9 @@ export async function verifyChains(db: Db, opts: { anchors?: Anchor[]; pageSize?
         .orderBy('id')
         .execute();
       if (rows.length === 0) {
-        const next = await db
-          .selectFrom('audit_logs')
-          .select('seq')
-          .where('chain', '=', name)
-          .where('seq', '>=', lo)
-          .orderBy('seq')
-          .limit(1)
-          .executeTakeFirst();
-        if (next?.seq == null) break;
-        lo = Number(next.seq);
+        const next = await lowestSeq(lo);
+        if (next === null) break;
+        lo = next;
         continue;
       }
       for (const r of rows) {
