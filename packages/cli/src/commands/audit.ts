@@ -1,24 +1,10 @@
 import { readFileSync } from 'node:fs';
+import type { VerifyReport } from '@hive/server';
 import type { Command } from 'commander';
 import { ApiError, api, type CliAuth } from '../api.js';
 
-/** The report of `GET /api/v1/audit/verify`. */
-export interface VerifyReport {
-  ok: boolean;
-  entries: number;
-  unchained: number;
-  oldest: string | null;
-  chains: {
-    chain: string;
-    entries: number;
-    start: 'genesis' | 'pruned' | null;
-    first: { seq: number; id: string; ts: string } | null;
-    last: { seq: number; id: string; ts: string; action: string } | null;
-    head_hash: string | null;
-    problems: { kind: string; seq?: number; id?: string; message: string }[];
-    problems_omitted?: number;
-  }[];
-}
+/** The report of `GET /api/v1/audit/verify` (the server's own type; a type import loads nothing). */
+export type { VerifyReport };
 
 const ANCHOR = /^[A-Za-z0-9_-]+:\d+:[0-9a-f]{64}$/;
 
