@@ -165,7 +165,9 @@ export async function startHub(dataDir, apiKey, { cpuProfDir, logFile, config, p
 // ------------------------------------------------------------------------------ satellites
 
 export async function startWorkers(script, label, shards, initFor) {
-  const children = shards.map((_, w) => forkChild(script, [], { label: `${label} ${w}` }));
+  // BENCH_WORKER_NODE_ARGS: node options for every worker (e.g. "--cpu-prof --cpu-prof-dir DIR").
+  const execArgv = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const children = shards.map((_, w) => forkChild(script, [], { label: `${label} ${w}`, execArgv }));
   const ready = children.map((c) => nextMessage(c, 'ready'));
   await guard(Promise.all(children.map((c) => nextMessage(c, 'booted'))), 60_000, `${label}s booted`);
   children.forEach((c, w) => {

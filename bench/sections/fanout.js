@@ -10,9 +10,12 @@ import { verdict } from './common.js';
  */
 async function byTag(f, n, concurrency) {
   const body = { target: { tag: 'bench' }, command: 'system.info', params: {}, ...(concurrency ? { concurrency } : {}) };
+  const workersCpu = () => f.workers.reduce((sum, w) => sum + cpuMsOf(w.pid), 0);
   const cpu0 = cpuMsOf(f.hub.child.pid);
+  const w0 = workersCpu();
   const r = await f.api.request('POST', '/api/v1/exec', body, Math.max(60_000, n * 20));
   const hubCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
+  const workersCpuMs = workersCpu() - w0;
   const summary = r.body?.data?.summary ?? null;
   return {
     ms: round(r.ms, 1),
@@ -20,6 +23,8 @@ async function byTag(f, n, concurrency) {
     summary,
     succeeded: summary?.succeeded ?? 0,
     hubCpuMs: round(hubCpuMs, 0),
+    /** The simulated satellites' CPU (all worker processes): on this machine it shares the hub's cores. */
+    workersCpuMs: round(workersCpuMs, 0),
     error: r.status === 200 ? null : (r.error ?? r.body?.error?.code ?? `HTTP_${r.status}`),
   };
 }
@@ -43,7 +48,7 @@ export default {
       x.label = label;
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';
       runs.push(x);
-      log(`  fan-out ${label}: ${x.succeeded}/${n} in ${x.ms} ms (hub CPU ${x.hubCpuMs} ms)`);
+      log(`  fan-out ${label}: ${x.succeeded}/${n} in ${x.ms} ms (hub CPU ${x.hubCpuMs} ms, satellite workers CPU ${x.workersCpuMs} ms)`);
       return x;
     };
     const cold = await measure('cold');
