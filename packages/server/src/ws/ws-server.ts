@@ -73,6 +73,14 @@ interface PendingInvoke {
   resolve: (v: unknown) => void;
   reject: (e: Error) => void;
   timer: NodeJS.Timeout;
+  /** An invoke's correlation id: its output is relayed until it settles (see `settle`). */
+  corr?: string;
+}
+
+/** Ends a pending request of `conn` (answer, error, timeout or close): no more output is relayed for it. */
+function settle(outputs: Set<string>, p: PendingInvoke): void {
+  clearTimeout(p.timer);
+  if (p.corr !== undefined) outputs.delete(p.corr);
 }
 
 const WS_PATHS = new Set(['/ws', '/ws/agent', '/ws/ui']);
@@ -199,16 +207,17 @@ export function createWsServer(deps: WsDeps) {
     invoke(params: InvokeParams, timeoutMs: number): Promise<unknown> {
       if (!this.registered || this.state === 'closed') return Promise.reject(new HiveError('SATELLITE_OFFLINE', 'Satellite is not connected'));
       const id = `h${this.nextInvoke++}`;
-      this.outputs.add(params.correlationId);
-      const done = new Promise((resolve, reject) => {
+      const corr = params.correlationId;
+      this.outputs.add(corr);
+      return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           this.invokes.delete(id);
+          this.outputs.delete(corr);
           reject(new HiveError('COMMAND_TIMEOUT', `No result within ${timeoutMs} ms`));
         }, timeoutMs);
-        this.invokes.set(id, { resolve, reject, timer });
+        this.invokes.set(id, { resolve, reject, timer, corr });
         this.send({ type: 'req', id, method: 'invoke', params });
       });
-      return done.finally(() => this.outputs.delete(params.correlationId));
     }
 
     request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
@@ -418,7 +427,7 @@ export function createWsServer(deps: WsDeps) {
       if (pending) {
         // A node's broken answer still ends its command, instead of leaving it to time out.
         conn.invokes.delete(pendingId as string);
-        clearTimeout(pending.timer);
+        settle(conn.outputs, pending);
         pending.reject(new HiveError('BAD_FRAME', 'Satellite answered with a malformed response'));
       }
       const id =
@@ -435,7 +444,7 @@ export function createWsServer(deps: WsDeps) {
       const p = conn.invokes.get(frame.id);
       if (!p) return; // late answer to a timed-out invoke
       conn.invokes.delete(frame.id);
-      clearTimeout(p.timer);
+      settle(conn.outputs, p);
       if (frame.ok) p.resolve(frame.result);
       else p.reject(HiveError.fromWire(frame.error as WireError));
       return;
@@ -660,7 +669,7 @@ export function createWsServer(deps: WsDeps) {
     conn.cancelPairing?.();
     const reason = shuttingDown ? 'hub_shutdown' : `closed_${code}`;
     for (const p of conn.invokes.values()) {
-      clearTimeout(p.timer);
+      settle(conn.outputs, p);
       p.reject(
         shuttingDown
           ? new HiveError('SHUTTING_DOWN', 'Hub shut down while the command was running')

@@ -151,15 +151,18 @@ export const commandsServiceFactory = ({
     return lastParams.v;
   };
 
-  /** `data`: the node's answer as an object when there is one (`patch.result` is its JSON): not parsed again. */
-  async function finish(job: JobsTable, patch: Partial<JobsTable>, data?: unknown): Promise<JobView> {
-    const finished = new Date();
+  /**
+   * `data`: the node's answer as an object when there is one (`patch.result` is its JSON): not
+   * parsed again. `startedMs`: when the job was sent, if the caller knows (saves parsing `started_at`).
+   */
+  async function finish(job: JobsTable, patch: Partial<JobsTable>, data?: unknown, startedMs?: number): Promise<JobView> {
+    const finished = Date.now();
     const full: JobsTable = {
       ...job,
       ...patch,
       payload: null,
-      finished_at: finished.toISOString(),
-      duration_ms: finished.getTime() - new Date(job.started_at ?? job.created_at).getTime(),
+      finished_at: new Date(finished).toISOString(),
+      duration_ms: finished - (startedMs ?? new Date(job.started_at ?? job.created_at).getTime()),
     };
     running.delete(job.id);
     cancelRequested.delete(job.id);
@@ -209,8 +212,11 @@ export const commandsServiceFactory = ({
       result: full.state === 'succeeded' ? 'success' : 'failure',
       error: full.error_code ? `${full.error_code}: ${full.error_message ?? ''}` : undefined,
     });
-    for (const w of finalWaiters.get(job.id) ?? []) w(view);
-    finalWaiters.delete(job.id);
+    const waiters = finalWaiters.get(job.id);
+    if (waiters) {
+      finalWaiters.delete(job.id);
+      for (const w of waiters) w(view);
+    }
     return view;
   }
 
@@ -239,14 +245,14 @@ export const commandsServiceFactory = ({
   /** Sends a job to its node and records the outcome (`signed`: already signed with its batch). */
   function dispatch(job: JobsTable, params: Record<string, unknown>, signed?: InvokeParams): Promise<JobView> {
     const run = (async () => {
-      const started = new Date();
+      const startedMs = Date.now();
       job.state = 'running';
-      job.started_at = started.toISOString();
+      job.started_at = new Date(startedMs).toISOString();
       running.set(job.id, job);
       store.started(job.id);
       publish(job);
       try {
-        const invoke = signed ?? (await signer.signSoon(invokeOf(job, params, started.getTime())));
+        const invoke = signed ?? (await signer.signSoon(invokeOf(job, params, startedMs)));
         const data = await bus.invokeNode(job.satellite_id, invoke, job.timeout_ms + TRANSIT_GRACE_MS);
         const exitCode = (data as { exitCode?: number | null } | null)?.exitCode;
         const failed = job.command === 'system.run' && exitCode !== 0;
@@ -258,12 +264,19 @@ export const commandsServiceFactory = ({
             ...(failed ? { error_code: 'COMMAND_FAILED', error_message: `exit code ${exitCode ?? 'none'}` } : {}),
           },
           data ?? null,
+          startedMs,
         );
       } catch (err) {
         const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
-        if (cancelRequested.has(job.id)) return finish(job, { state: 'cancelled', error_code: 'JOB_CANCELLED', error_message: 'cancelled by an operator' });
+        if (cancelRequested.has(job.id))
+          return finish(job, { state: 'cancelled', error_code: 'JOB_CANCELLED', error_message: 'cancelled by an operator' }, undefined, startedMs);
         const timedOut = e.code === 'TIMEOUT' || e.code === 'COMMAND_TIMEOUT';
-        return finish(job, { state: timedOut ? 'timed_out' : 'failed', error_code: timedOut ? 'COMMAND_TIMEOUT' : e.code, error_message: e.message });
+        return finish(
+          job,
+          { state: timedOut ? 'timed_out' : 'failed', error_code: timedOut ? 'COMMAND_TIMEOUT' : e.code, error_message: e.message },
+          undefined,
+          startedMs,
+        );
       }
     })();
     inflight.add(run);
@@ -436,21 +449,19 @@ export const commandsServiceFactory = ({
     const results: TargetResult[] = new Array(sats.length);
     const finals: Promise<void>[] = [];
     const limit = Math.max(1, Math.min(req.concurrency ?? fanoutConcurrency, 100_000));
+    // At most `limit` invokes in flight for this batch; the rest wait in order for a free slot.
     let active = 0;
-    const queue: (() => void)[] = [];
-    // A counting semaphore: at most `limit` invokes in flight for this batch.
-    const slot = (): Promise<void> => {
-      if (active < limit) {
-        active++;
-        return Promise.resolve();
-      }
-      return new Promise<void>((resolve) => queue.push(resolve));
+    const waiting: ([JobsTable, InvokeParams] | undefined)[] = [];
+    let nextWaiting = 0;
+    const start = (job: JobsTable, invoke: InvokeParams): void => {
+      void dispatch(job, params, invoke).then(release, release);
     };
-    const release = () => {
-      const next = queue.shift();
-      if (next)
-        next(); // hand the slot over
-      else active--;
+    const release = (): void => {
+      const next = waiting[nextWaiting];
+      if (next) {
+        waiting[nextWaiting++] = undefined;
+        start(next[0], next[1]); // hand the slot over
+      } else active--;
     };
     // Jobs go out in chunks signed together (one signature per chunk, a Merkle proof each).
     let toSend: JobsTable[] = [];
@@ -460,7 +471,11 @@ export const commandsServiceFactory = ({
       toSend = [];
       const signed = signer.signMany(chunk.map((job) => invokeOf(job, params, Date.now())));
       chunk.forEach((job, k) => {
-        void slot().then(() => dispatch(job, params, signed[k]).finally(release));
+        const invoke = signed[k] as InvokeParams;
+        if (active < limit) {
+          active++;
+          start(job, invoke);
+        } else waiting.push([job, invoke]);
       });
     };
     for (let i = 0; i < sats.length; i++) {
@@ -487,7 +502,7 @@ export const commandsServiceFactory = ({
       }
       const { job, dispatchNow } = admitted;
       const record = (v: JobView) => {
-        results[i] = { ...base, job_id: v.id, state: v.state, result: v.result, error: v.error };
+        results[i] = { satellite_id: sat.id, slug: sat.slug, job_id: v.id, state: v.state, result: v.result, error: v.error };
       };
       if (FINAL_STATES.includes(job.state)) {
         finalWaiters.delete(job.id);

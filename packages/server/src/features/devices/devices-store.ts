@@ -71,13 +71,21 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     ),
   };
 
-  async function tagsFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
+  /**
+   * The satellites carrying `tag`, as a subquery: a fan-out's thousands of targets are hydrated
+   * with one statement each for tags and roles instead of slices of bound ids.
+   */
+  const taggedIds = (tag: string) => db.selectFrom('satellite_tags').select('satellite_id').where('tag', '=', tag);
+
+  async function tagsFor(ids: string[], c: Conn = db, tag?: string): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (ids.length === 0) return out;
     const rows = (
-      await (ids.length === 1 && c === db
-        ? q.tagsOf(ids)
-        : inChunks(ids, (part) => c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', part).execute()))
+      await (tag !== undefined
+        ? c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', taggedIds(tag)).execute()
+        : ids.length === 1 && c === db
+          ? q.tagsOf(ids)
+          : inChunks(ids, (part) => c.selectFrom('satellite_tags').selectAll().where('satellite_id', 'in', part).execute()))
     ).sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
     for (const r of rows) {
       const list = out.get(r.satellite_id) ?? [];
@@ -87,15 +95,16 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     return out;
   }
 
-  async function rolesFor(ids: string[], c: Conn = db): Promise<Map<string, string[]>> {
+  async function rolesFor(ids: string[], c: Conn = db, tag?: string): Promise<Map<string, string[]>> {
     const out = new Map<string, string[]>();
     if (ids.length === 0) return out;
+    const active = c.selectFrom('device_tokens').select(['device_id', 'role']).distinct().where('revoked_at', 'is', null);
     const rows =
-      ids.length === 1 && c === db
-        ? await q.rolesOf(ids)
-        : await inChunks(ids, (part) =>
-            c.selectFrom('device_tokens').select(['device_id', 'role']).distinct().where('device_id', 'in', part).where('revoked_at', 'is', null).execute(),
-          );
+      tag !== undefined
+        ? await active.where('device_id', 'in', taggedIds(tag)).execute()
+        : ids.length === 1 && c === db
+          ? await q.rolesOf(ids)
+          : await inChunks(ids, (part) => active.where('device_id', 'in', part).execute());
     for (const r of rows) out.set(r.device_id, [...(out.get(r.device_id) ?? []), r.role].sort());
     return out;
   }
@@ -127,9 +136,10 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
     return v;
   };
 
-  async function hydrate(rows: SatellitesTable[], c: Conn = db): Promise<SatelliteView[]> {
+  /** `tag`: the rows are exactly the satellites carrying it (their tags and roles are read by it). */
+  async function hydrate(rows: SatellitesTable[], c: Conn = db, tag?: string): Promise<SatelliteView[]> {
     const ids = rows.map((r) => r.id);
-    const [tags, roles] = await Promise.all([tagsFor(ids, c), rolesFor(ids, c)]);
+    const [tags, roles] = await Promise.all([tagsFor(ids, c, tag), rolesFor(ids, c, tag)]);
     return rows.map((r) => {
       const commands = shared<string[]>(r.commands, []);
       const approved = shared<string[]>(r.approved_commands, []);
@@ -361,7 +371,7 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
         })
         .orderBy('slug')
         .execute();
-      return hydrate(rows);
+      return hydrate(rows, db, ids.length === 0 ? tag : undefined);
     },
 
     async recordStatus(satelliteId: string, ts: string, report: string, keep: number): Promise<void> {
