@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { clearFailure, guard } from './lib/children.js';
 import { FD_MARGIN, log, MAX_PER_WORKER, marks, RESULTS_DIR } from './lib/fleet.js';
-import { cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, openFileLimit } from './lib/proc.js';
+import { cpuCalibrationMs, cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, openFileLimit } from './lib/proc.js';
 import { startFleet } from './lib/sim-fleet.js';
 import { round } from './lib/stats.js';
 import { SECTIONS } from './sections/index.js';
@@ -224,6 +224,7 @@ export async function runFull(suite) {
   }
 
   r.machine.loadAvgAtEnd = load();
+  r.machine.calibrationMsAtEnd = cpuCalibrationMs();
   const elapsed = performance.now() - wallAtStart;
   // The bench's own processes are all gone now, so their CPU is in ours (children waited for).
   const busy = machineBusyMs() - busyAtStart;
@@ -246,7 +247,7 @@ function printSummary(r) {
   const rows = r.summary.map((x) => [x.id, x.status ?? '', x.measured ?? '', x.target ?? '']);
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => String(row[i]).length), 6));
   process.stdout.write(
-    `\nHive bench "${r.name}" — ${r.config.satellites} satellites, ${r.machine.cpus} CPUs, node ${r.machine.node}; load average ${r.machine.loadAvgAtStart.join(' ')} → ${r.machine.loadAvgAtEnd.join(' ')}; other processes used ${r.machine.otherProcessesCpuPct}% of the machine's CPU during the run\n\n`,
+    `\nHive bench "${r.name}" — ${r.config.satellites} satellites, ${r.machine.cpus} CPUs, node ${r.machine.node}; load average ${r.machine.loadAvgAtStart.join(' ')} → ${r.machine.loadAvgAtEnd.join(' ')}; other processes used ${r.machine.otherProcessesCpuPct}% of the machine's CPU during the run; CPU calibration ${r.machine.calibrationMsAtStart} → ${r.machine.calibrationMsAtEnd} ms (bench/lib/proc.js: lower is a faster machine)\n\n`,
   );
   for (const row of rows)
     process.stdout.write(`  ${String(row[0]).padEnd(w[0])}  ${String(row[1]).padEnd(w[1])}  ${String(row[2]).padEnd(w[2])}  target: ${row[3]}\n`);

@@ -38,7 +38,7 @@ import {
   workerStats,
 } from './lib/fleet.js';
 import { createHubApi } from './lib/http.js';
-import { cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, memoryOf, openFileLimit } from './lib/proc.js';
+import { cpuCalibrationMs, cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, memoryOf, openFileLimit } from './lib/proc.js';
 import { round, summarize } from './lib/stats.js';
 
 const HELP = `Usage: node bench/run.js [options]      (or: npm run bench -- [options])
@@ -364,6 +364,7 @@ async function main() {
   }
 
   r.machine.loadAvgAtEnd = os.loadavg().map((v) => round(v, 2));
+  r.machine.calibrationMsAtEnd = cpuCalibrationMs();
   if (!r.error) {
     // Every child has ended and been waited for by now, so its CPU time is in ours.
     const own = cpuMsOf(process.pid, true) - ownAtStart;

@@ -1,5 +1,28 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
+
+/**
+ * A fixed single-threaded workload of the hub's kind (JSON both ways, SHA-256, short-lived
+ * objects), best of 5, in ms. The same code takes very different times on different days on a
+ * shared machine: comparing runs is only fair next to this figure (and the bare relay's).
+ */
+export function cpuCalibrationMs() {
+  const base = { type: 'req', method: 'invoke', params: { command: 'system.info', params: {}, target: 'dev_0123456789abcdef', issuedAt: 0 } };
+  let best = Number.POSITIVE_INFINITY;
+  let sink = 0;
+  for (let round = 0; round < 5; round++) {
+    const t0 = performance.now();
+    for (let i = 0; i < 20_000; i++) {
+      const text = JSON.stringify({ ...base, id: `h${i}`, seq: i });
+      sink += JSON.parse(text).seq + createHash('sha256').update(text).digest()[0];
+    }
+    best = Math.min(best, performance.now() - t0);
+  }
+  if (sink < 0) throw new Error('unreachable');
+  return Math.round(best * 10) / 10;
+}
 
 /** VmRSS / VmHWM of a process in KB, from /proc/<pid>/status (Linux). */
 export function memoryOf(pid) {
@@ -46,6 +69,8 @@ export function machineInfo() {
     openFileLimit: openFileLimit(),
     /** 1/5/15-minute load averages when the bench started: other work on the machine skews every figure. */
     loadAvgAtStart: os.loadavg().map((v) => Math.round(v * 100) / 100),
+    /** cpuCalibrationMs() when the bench started (see there); compare runs of different days by it. */
+    calibrationMsAtStart: cpuCalibrationMs(),
     date: new Date().toISOString(),
   };
 }

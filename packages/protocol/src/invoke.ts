@@ -42,7 +42,10 @@ export function invokeRootPayload(rootB64u: string): string {
   return `hive.invoke.root.v1\n${rootB64u}`;
 }
 
-/** Bytes the hub signs for every invoke; the node verifies them against the key pinned at pairing. */
-export function invokeSigningPayload(p: Omit<InvokeParams, 'sig' | 'proof'>): string {
-  return ['hive.invoke.v1', p.target ?? '', p.correlationId, p.command, String(p.issuedAt), String(p.deadline), canonicalJson(p.params)].join('\n');
+/**
+ * Bytes the hub signs for every invoke; the node verifies them against the key pinned at pairing.
+ * `params`: `canonicalJson(p.params)` when the caller has it already (a fan-out's invokes share it).
+ */
+export function invokeSigningPayload(p: Omit<InvokeParams, 'sig' | 'proof'>, params: string = canonicalJson(p.params)): string {
+  return `hive.invoke.v1\n${p.target ?? ''}\n${p.correlationId}\n${p.command}\n${p.issuedAt}\n${p.deadline}\n${params}`;
 }

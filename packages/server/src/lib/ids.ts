@@ -3,19 +3,29 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 let lastMs = 0;
 let counter = 0;
 
-// Ids are identifiers, not secrets: their random part comes from a pooled buffer (one syscall
-// per 4 KiB instead of one per id — audit rows and jobs make tens of thousands in a fan-out).
-// Secrets, nonces and tokens below use randomBytes directly.
-let pool = Buffer.alloc(0);
-let offset = 0;
-function pooledRandom(n: number): Buffer {
-  if (offset + n > pool.length) {
-    pool = randomBytes(4096);
-    offset = 0;
+// Ids are identifiers, not secrets: their random part is cut from a pooled random string (one
+// syscall and one encoding per 4 KiB instead of per id; audit rows and jobs make tens of
+// thousands in a fan-out). Secrets, nonces and tokens below use randomBytes directly.
+const POOL_BYTES = 3072; // 4096 base64url characters, 6144 hex digits
+let b64Pool = '';
+let b64At = 0;
+let hexPool = '';
+let hexAt = 0;
+function randomBase64url(n: number): string {
+  if (b64At + n > b64Pool.length) {
+    b64Pool = randomBytes(POOL_BYTES).toString('base64url');
+    b64At = 0;
   }
-  const out = pool.subarray(offset, offset + n);
-  offset += n;
-  return out;
+  b64At += n;
+  return b64Pool.slice(b64At - n, b64At);
+}
+function randomHex(n: number): string {
+  if (hexAt + n > hexPool.length) {
+    hexPool = randomBytes(POOL_BYTES).toString('hex');
+    hexAt = 0;
+  }
+  hexAt += n;
+  return hexPool.slice(hexAt - n, hexAt);
 }
 
 /** Time-ordered id: `<prefix>_<ms base36, 9 chars><counter base36, 3 chars><random>`. Sorts by creation. */
@@ -26,25 +36,22 @@ export function newId(prefix: string, randomChars = 8): string {
     lastMs = ms;
     counter = 0;
   }
-  const rnd = pooledRandom(Math.ceil((randomChars * 3) / 4))
-    .toString('base64url')
-    .slice(0, randomChars);
-  return `${prefix}_${ms.toString(36).padStart(9, '0')}${counter.toString(36).padStart(3, '0')}${rnd}`;
+  return `${prefix}_${ms.toString(36).padStart(9, '0')}${counter.toString(36).padStart(3, '0')}${randomBase64url(randomChars)}`;
 }
 
+const VARIANT = '89ab';
+
 /**
- * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Correlation ids
- * are indexed (jobs, audit entries); time-ordered ones are appended to those indexes instead of
- * touching a random page of each per insert.
+ * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, the version, 12 random bits, the
+ * variant, 62 random bits. Correlation ids are indexed (jobs, audit entries); time-ordered ones
+ * are appended to those indexes instead of touching a random page of each per insert.
  */
 export function uuidv7(): string {
-  const b = Buffer.from(pooledRandom(16));
-  const ms = Date.now();
-  b.writeUIntBE(ms, 0, 6);
-  b[6] = ((b[6] as number) & 0x0f) | 0x70; // version 7
-  b[8] = ((b[8] as number) & 0x3f) | 0x80; // variant 10
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  const t = Date.now().toString(16).padStart(12, '0');
+  const r = randomHex(19);
+  // Variant 10xx: the top two bits of this hex digit are 1 and 0.
+  const v = VARIANT[Number.parseInt(r[3] as string, 16) & 3] as string;
+  return `${t.slice(0, 8)}-${t.slice(8, 12)}-7${r.slice(0, 3)}-${v}${r.slice(4, 7)}-${r.slice(7, 19)}`;
 }
 
 /** A random secret, base64url. */

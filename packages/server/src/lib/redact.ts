@@ -29,18 +29,33 @@ export function redactArgv(argv: readonly string[]): string[] {
  */
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 8) return '[…]';
-  if (typeof value === 'string') return value.replace(TOKEN_SHAPE, REDACTED);
+  if (typeof value === 'string') return mayHoldToken(value) ? value.replace(TOKEN_SHAPE, REDACTED) : value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) {
-      if (SECRET_KEY.test(k)) out[k] = REDACTED;
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k];
+      if (isSecretKey(k)) out[k] = REDACTED;
       else if (k === 'argv' && Array.isArray(v) && v.every((x) => typeof x === 'string')) out[k] = redactArgv(v);
       // Environment maps carry keys under arbitrary names: keep the names, never the values.
       else if (k === 'env' && v && typeof v === 'object' && !Array.isArray(v)) out[k] = Object.fromEntries(Object.keys(v).map((name) => [name, REDACTED]));
-      else out[k] = redact(v, depth + 1);
+      else out[k] = typeof v === 'object' || typeof v === 'string' ? redact(v, depth + 1) : v;
     }
     return out;
   }
   return value;
+}
+
+/** Only strings containing a token's prefix can match TOKEN_SHAPE (most strings are skipped without a regex scan). */
+const mayHoldToken = (s: string): boolean => s.includes('hive_') || s.includes('hdt_');
+
+// Audit details and job params use a small vocabulary of keys: each is tested once.
+const secretKeys = new Map<string, boolean>();
+function isSecretKey(k: string): boolean {
+  let secret = secretKeys.get(k);
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(k);
+    if (secretKeys.size < 10_000) secretKeys.set(k, secret);
+  }
+  return secret;
 }

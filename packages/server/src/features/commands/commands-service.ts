@@ -185,9 +185,13 @@ export const commandsServiceFactory = ({
             if (!ok) logger?.error({ job: job.id, state: full.state }, 'job already ended elsewhere (its instance was declared lost); result not stored');
           })
         : store.update(job.id, patchOf)
-    )
-      .catch((err: Error) => logger?.error({ err: err.message, job: job.id }, 'job result could not be stored'))
-      .finally(() => publish(full));
+    ).then(
+      () => publish(full),
+      (err: Error) => {
+        logger?.error({ err: err.message, job: job.id }, 'job result could not be stored');
+        publish(full);
+      },
+    );
     if (bus.clustered) await written;
     onFinished?.(full.command, full.state, full.duration_ms);
     const parsed = data !== undefined ? data : full.result ? JSON.parse(full.result) : null;
@@ -280,7 +284,8 @@ export const commandsServiceFactory = ({
       }
     })();
     inflight.add(run);
-    void run.catch(() => {}).finally(() => inflight.delete(run));
+    const gone = () => inflight.delete(run);
+    void run.then(gone, gone);
     return run;
   }
 
@@ -379,7 +384,7 @@ export const commandsServiceFactory = ({
     job.state = 'running';
     // Not awaited: the row goes out with the next batch (a fan-out admits thousands in one go);
     // the job's later update queues behind it and reads wait for both.
-    void store.insert(job).catch((err: Error) => logger?.error({ err: err.message, job: job.id }, 'job row could not be stored'));
+    store.insertBehind(job, (err) => logger?.error({ err: (err as Error).message, job: job.id }, 'job row could not be stored'));
     return { job, dispatchNow: true };
   }
 

@@ -69,9 +69,40 @@ interface Queued {
   /** Queued at; `hold`: the held row is due at this time. */
   at: number;
   hold: number;
-  done: Promise<void>;
-  resolve: () => void;
-  reject: (e: unknown) => void;
+  /** Once written: true, or the error. */
+  outcome?: true | { error: unknown };
+  /** Made only when someone waits (a fan-out's thousands of rows mostly have nobody waiting). */
+  done?: Promise<void>;
+  resolve?: () => void;
+  reject?: (e: unknown) => void;
+  /** Called when the write failed and nobody waits on `done`. */
+  onError?: (e: unknown) => void;
+}
+
+/** The write of `q` has ended. */
+function settle(q: Queued, error?: { error: unknown }): void {
+  q.outcome = error ?? true;
+  if (error) {
+    if (q.reject) q.reject(error.error);
+    else q.onError?.(error.error);
+  } else q.resolve?.();
+}
+
+/** A promise for the write of `q`. */
+function doneOf(q: Queued): Promise<void> {
+  if (!q.done) {
+    const o = q.outcome;
+    q.done =
+      o === true
+        ? Promise.resolve()
+        : o
+          ? Promise.reject(o.error)
+          : new Promise<void>((resolve, reject) => {
+              q.resolve = resolve;
+              q.reject = reject;
+            });
+  }
+  return q.done;
 }
 
 /**
@@ -115,10 +146,14 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     if (batch.length === 0) return;
     try {
       await write(batch.map(opOf));
-      for (const b of batch) b.resolve();
+      for (const b of batch) settle(b);
     } catch {
       // One bad write must not sink the others: one by one, each answering for itself.
-      for (const b of batch) await write([opOf(b)]).then(b.resolve, b.reject);
+      for (const b of batch)
+        await write([opOf(b)]).then(
+          () => settle(b),
+          (error: unknown) => settle(b, { error }),
+        );
     }
   }
 
@@ -137,14 +172,10 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
   }
 
   let urgent = false;
-  function enqueue(item: Omit<Queued, 'at' | 'hold' | 'done' | 'resolve' | 'reject'>, soon = false): Promise<void> {
+  function enqueue(item: Pick<Queued, 'row' | 'update' | 'onError'>, soon = false): Queued {
     const q = item as Queued;
     q.at = Date.now();
     q.hold = q.at + HOLD_RUNNING_MS;
-    q.done = new Promise<void>((resolve, reject) => {
-      q.resolve = resolve;
-      q.reject = reject;
-    });
     pending.push(q);
     if (q.row) inserts.set(q.row.id, q);
     if (soon && !urgent) {
@@ -158,7 +189,7 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     // A few ms of coalescing: results of a fan-out arrive spread out, and each transaction's
     // begin/commit costs more than the rows in it. Held inserts have their own, later deadline.
     arm(q.at, isHeld(q) ? HOLD_RUNNING_MS : COALESCE_MS);
-    return q.done;
+    return q;
   }
 
   /**
@@ -176,8 +207,12 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
   return {
     settled,
     insert(rows: JobsTable | JobsTable[]): Promise<void> {
-      const list = Array.isArray(rows) ? rows : [rows];
-      return Promise.all(list.map((row) => enqueue({ row: full(row) }))).then(() => undefined);
+      if (!Array.isArray(rows)) return doneOf(enqueue({ row: full(rows) }));
+      return Promise.all(rows.map((row) => doneOf(enqueue({ row: full(row) })))).then(() => undefined);
+    },
+    /** Queues the row without anyone waiting for it (a fan-out's jobs); a failed write goes to `onError`. */
+    insertBehind(row: JobsTable, onError: (e: unknown) => void): void {
+      enqueue({ row: full(row), onError });
     },
     /** `soon`: the caller waits for it (written with the next turn, not after the coalescing delay). */
     update(id: string, patch: Partial<JobsTable>, soon = false): Promise<void> {
@@ -186,9 +221,9 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
         // The row is not written yet: it is written once, with this change.
         Object.assign(held.row, patch);
         if (!isHeld(held)) arm(Date.now(), soon ? 0 : COALESCE_MS);
-        return held.done;
+        return doneOf(held);
       }
-      return enqueue({ update: { id, patch } }, soon);
+      return doneOf(enqueue({ update: { id, patch } }, soon));
     },
     /** The job was sent now: its held row waits for the result from here (within HOLD_MAX_MS of its creation). */
     started(id: string): void {

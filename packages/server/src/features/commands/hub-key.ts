@@ -1,5 +1,5 @@
 import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
-import { type InvokeParams, invokeRootPayload, invokeSigningPayload } from '@hive/protocol';
+import { canonicalJson, type InvokeParams, invokeRootPayload, invokeSigningPayload } from '@hive/protocol';
 import { generateIdentity, merkleLeaf, merkleTree } from '@hive/sdk';
 import type { Db } from '../../store/db.js';
 import { nowIso } from '../../store/db.js';
@@ -45,9 +45,28 @@ export async function loadHubSigner(db: Db): Promise<HubSigner> {
   };
   const signMany = (ps: Omit<InvokeParams, 'sig' | 'proof'>[]): InvokeParams[] => {
     if (ps.length <= 1) return ps.map(signOne);
-    const { root, proofs } = merkleTree(ps.map((p) => merkleLeaf(invokeSigningPayload(p))));
+    // The invokes of a fan-out share one params object: its canonical JSON is made once.
+    let lastParams: unknown;
+    let lastCanonical = '';
+    const leaves = ps.map((p) => {
+      if (p.params !== lastParams || lastCanonical === '') {
+        lastParams = p.params;
+        lastCanonical = canonicalJson(p.params);
+      }
+      return merkleLeaf(invokeSigningPayload(p, lastCanonical));
+    });
+    const { root, proofs } = merkleTree(leaves);
     const sig = sign(null, Buffer.from(invokeRootPayload(root.toString('base64url'))), key).toString('base64url');
-    return ps.map((p, i) => ({ ...p, sig, proof: proofs[i] ?? [] }));
+    return ps.map((p, i) => ({
+      command: p.command,
+      params: p.params,
+      correlationId: p.correlationId,
+      target: p.target,
+      issuedAt: p.issuedAt,
+      deadline: p.deadline,
+      sig,
+      proof: proofs[i] ?? [],
+    }));
   };
   let waiting: { p: Omit<InvokeParams, 'sig' | 'proof'>; resolve: (v: InvokeParams) => void; reject: (e: unknown) => void }[] = [];
   const flush = () => {
