@@ -84,6 +84,46 @@ function canonical(r: ChainRow): string {
 
 export const entryHash = (r: ChainRow): string => hash('sha256', canonical(r), 'hex');
 
+/** Columns in the order of the canonical array after its `'v1'` (the write-ahead log stores entries so). */
+const CANONICAL_COLUMNS = [
+  'chain',
+  'seq',
+  'prev_ts',
+  'prev_hash',
+  'id',
+  'ts',
+  'actor_type',
+  'actor_id',
+  'actor_name',
+  'action',
+  'target_type',
+  'target_id',
+  'details',
+  'result',
+  'error',
+  'source_ip',
+  'correlation_id',
+] as const;
+
+/**
+ * A sealed entry as one line of the write-ahead log: its canonical text with the hash appended
+ * (the text is already made for the hash; a second JSON encoding of the row is saved).
+ */
+const walLineOf = (text: string, entryHash: string): string => `${text.slice(0, -1)},"${entryHash}"]`;
+
+/** The row of a write-ahead log line (`walLineOf`, or a plain JSON row as older versions wrote); null if it is neither. */
+export function rowFromWalLine(line: string): AuditLogsTable | null {
+  const v = JSON.parse(line) as unknown;
+  if (!Array.isArray(v)) return v && typeof v === 'object' ? (v as AuditLogsTable) : null;
+  if (v[0] !== 'v1' || v.length !== CANONICAL_COLUMNS.length + 2) return null;
+  const row: Record<string, unknown> = {};
+  CANONICAL_COLUMNS.forEach((c, i) => {
+    row[c] = v[i + 1];
+  });
+  row.hash = v[v.length - 1];
+  return row as unknown as AuditLogsTable;
+}
+
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 const TEXT_FIELDS = ['actor_type', 'actor_id', 'actor_name', 'action', 'target_type', 'target_id', 'details', 'error', 'source_ip', 'correlation_id'] as const;
 
@@ -97,7 +137,8 @@ export function chainWriter(chain: string = newId('chain')) {
   let prevTs: string | null = null;
   return {
     chain,
-    seal(row: AuditLogsTable): AuditLogsTable {
+    /** Stamps `row` (in place) and returns its write-ahead log line (see `rowFromWalLine`). */
+    seal(row: AuditLogsTable): string {
       // Retention deletes by time; a clock stepping back must not put an entry "before" its predecessor.
       if (prevTs !== null && row.ts < prevTs) row.ts = prevTs;
       row.chain = chain;
@@ -119,7 +160,7 @@ export function chainWriter(chain: string = newId('chain')) {
       seq++;
       prevHash = row.hash;
       prevTs = row.ts;
-      return row;
+      return walLineOf(text, row.hash);
     },
   };
 }

@@ -8,7 +8,7 @@ import type { Db } from '../../store/db.js';
 import { fromJson, toJson } from '../../store/db.js';
 import type { AuditLogsTable } from '../../store/schema.js';
 import type { BatchWrite } from '../../store/writer.js';
-import { type Anchor, chainWriter, type VerifyReport, verifyChains } from './audit-chain.js';
+import { type Anchor, chainWriter, rowFromWalLine, type VerifyReport, verifyChains } from './audit-chain.js';
 
 export interface AuditActor {
   type: string;
@@ -75,9 +75,9 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
   let retryMs = 100;
   const chain = chainWriter();
 
-  function toRow(e: AuditInput): AuditLogsTable {
-    // Sealed here, in the order entries are logged and before the write-ahead log sees them.
-    return chain.seal({
+  /** The entry's row, sealed into this process's chain, and its write-ahead log line. */
+  function toRow(e: AuditInput): { row: AuditLogsTable; line: string } {
+    const row: AuditLogsTable = {
       id: newId('aud'),
       ts: new Date().toISOString(),
       actor_type: e.actor.type,
@@ -91,7 +91,10 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
       error: e.error ? String(redact(e.error)).slice(0, 2000) : null,
       source_ip: e.sourceIp ?? e.actor.ip ?? null,
       correlation_id: e.correlationId ?? null,
-    });
+    };
+    // Sealed here, in the order entries are logged and before the write-ahead log sees them.
+    const line = chain.seal(row);
+    return { row, line };
   }
 
   async function writeAll(): Promise<void> {
@@ -159,9 +162,9 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
 
   return {
     log(e: AuditInput): void {
-      const row = toRow(e);
+      const { row, line } = toRow(e);
       queue.push(row);
-      queueSeg.push(wal ? wal.append(row) : 0);
+      queueSeg.push(wal ? wal.append(line) : 0);
       schedule();
     },
     flush,
@@ -177,7 +180,8 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
         for (const line of readFileSync(file, 'utf8').split('\n')) {
           if (!line.trim()) continue;
           try {
-            rows.push(JSON.parse(line) as AuditLogsTable);
+            const row = rowFromWalLine(line);
+            if (row) rows.push(row);
           } catch {
             /* a line cut by the crash */
           }
@@ -266,7 +270,8 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
 export type AuditService = ReturnType<typeof auditServiceFactory>;
 
 /**
- * Append-only segments `audit-<pid>-<seq>.wal` (one JSON row per line). An entry is appended
+ * Append-only segments `audit-<pid>-<seq>.wal`, one entry per line: its canonical JSON array
+ * with the hash appended (older versions wrote a JSON row; recovery reads both). An entry is appended
  * before it is queued; a segment is deleted when all its entries are in the database.
  */
 function createWal(dir: string, logger: Logger) {
@@ -308,10 +313,11 @@ function createWal(dir: string, logger: Logger) {
     }
   }
   return {
-    append(row: AuditLogsTable): number {
+    /** `line`: the sealed entry (audit-chain.ts `rowFromWalLine` reads it back). */
+    append(line: string): number {
       if (!broken && current.seg.fd >= 0) {
         try {
-          writeSync(current.seg.fd, `${JSON.stringify(row)}\n`);
+          writeSync(current.seg.fd, `${line}\n`);
         } catch (err) {
           fail(err);
         }

@@ -59,3 +59,31 @@ describe('audit write-ahead log', () => {
     await store.close();
   });
 });
+
+describe('audit write-ahead log lines', () => {
+  it('a line of this version and a JSON row of an older one both come back as the row that was logged', async () => {
+    const { chainWriter, rowFromWalLine } = await import('./audit-chain.js');
+    const row = {
+      id: 'aud_1',
+      ts: '2026-11-27T10:00:00.000Z',
+      actor_type: 'user',
+      actor_id: 'u1',
+      actor_name: 'Ann "the admin"',
+      action: 'command.exec',
+      target_type: 'satellite',
+      target_id: 'sat_1',
+      details: JSON.stringify({ command: 'system.run', params: { argv: ['echo', 'a\nb'] } }),
+      result: 'success' as const,
+      error: null,
+      source_ip: '127.0.0.1',
+      correlation_id: 'c-1',
+    };
+    const sealed = { ...row };
+    const line = chainWriter('chain_t').seal(sealed);
+    expect(line).not.toContain('\n');
+    expect(rowFromWalLine(line)).toEqual(sealed);
+    expect(rowFromWalLine(JSON.stringify(sealed))).toEqual(sealed);
+    expect(rowFromWalLine('["v2",1]')).toBeNull();
+    expect(() => rowFromWalLine('["v1","cut')).toThrow();
+  });
+});
