@@ -21,7 +21,7 @@ import { commandsStoreFactory } from './features/commands/commands-store.js';
 import { loadHubSigner } from './features/commands/hub-key.js';
 import { registerDevicesRoutes } from './features/devices/devices-routes.js';
 import { devicesServiceFactory } from './features/devices/devices-service.js';
-import { devicesStoreFactory } from './features/devices/devices-store.js';
+import { devicesStoreFactory, READ_CACHE_MS } from './features/devices/devices-store.js';
 import { registerGroupsRoutes } from './features/groups/groups-routes.js';
 import { groupsServiceFactory } from './features/groups/groups-service.js';
 import { registerHealthRoutes } from './features/health/health-routes.js';
@@ -52,6 +52,8 @@ export const HUB_VERSION = '0.1.0';
 
 /** How long a resolved credential is reused (revocations clear it at once). */
 const PRINCIPAL_CACHE_MS = 2000;
+/** Cached satellite reads on a single hub (changes end them at once; see devicesStoreFactory). */
+const SINGLE_HUB_READ_CACHE_MS = 30_000;
 
 export interface BuildOptions {
   logger?: Logger;
@@ -183,7 +185,14 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     },
   };
   const devices = devicesServiceFactory({
-    store: devicesStoreFactory({ db, driver: store.driver }),
+    // One hub sees every change of satellites itself (each write ends the cached reads); a cached
+    // view's last_seen may then lag by up to this, less than a heartbeat interval. Clustered, other
+    // instances' changes come as bus events: cached reads last READ_CACHE_MS (1 s) at most.
+    store: devicesStoreFactory({
+      db,
+      driver: store.driver,
+      readCacheMs: bus.clustered ? READ_CACHE_MS : Math.min(SINGLE_HUB_READ_CACHE_MS, config.agents.heartbeat_interval),
+    }),
     audit,
     auth: credentials,
     bus,

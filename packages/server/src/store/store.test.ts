@@ -110,6 +110,27 @@ for (const d of drivers) {
       expect(await s.markAllOffline()).toBe(1);
     });
 
+    it('cached satellite reads: presence and other changes show at once; heartbeat last_seen alone may lag at most the cache time', async () => {
+      const store = await open();
+      const s = devicesStoreFactory({ db: store.db, driver: store.driver });
+      const id = 'e'.repeat(64);
+      await s.insertSatellite(satRow(id, 'cache-1'), ['t']);
+      const first = await s.getSatellite(id);
+      expect(first?.status).toBe('offline');
+      // A heartbeat tick: stored, but the cached view is still served (every exec reads its satellite).
+      const seen = new Date(Date.now() + 5000).toISOString();
+      await s.touchLastSeen([id], seen);
+      expect(await s.getSatellite(id)).toBe(first);
+      const [row] = await store.db.selectFrom('satellites').select('last_seen').where('id', '=', id).execute();
+      expect(row?.last_seen).toBe(seen);
+      // Anything else (presence, renames, tags) ends the cached reads.
+      await s.setPresence(id, { status: 'online', last_seen: now() });
+      expect((await s.getSatellite(id))?.status).toBe('online');
+      expect((await s.findByRef('cache-1'))[0]?.status).toBe('online');
+      await s.updateSatellite(id, { name: 'Cache One' }, ['u']);
+      expect(await s.getSatellite(id)).toMatchObject({ name: 'Cache One', tags: ['u'] });
+    });
+
     it('pairing requests resolve exactly once; tokens revoke per device and role', async () => {
       const store = await open();
       const s = devicesStoreFactory({ db: store.db, driver: store.driver });

@@ -51,7 +51,16 @@ async function inChunks<T>(ids: string[], q: (part: string[]) => Promise<T[]>, s
 }
 
 /** Persistence of satellites, their tags, device keys, device tokens and pairing requests. */
-export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?: 'sqlite' | 'postgres' }) => {
+export const devicesStoreFactory = ({
+  db,
+  driver = 'sqlite',
+  readCacheMs = READ_CACHE_MS,
+}: {
+  db: Db;
+  driver?: 'sqlite' | 'postgres';
+  /** How long a cached read may be served while nothing changed (see `cached`). */
+  readCacheMs?: number;
+}) => {
   // The lookups behind resolving one satellite (every exec does): compiled once.
   const q = {
     byIdOrSlug: reusable(
@@ -204,7 +213,7 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
   }
 
   // Reads of satellites (fleet pages, lookups by reference: every exec resolves its satellite)
-  // are served from memory for up to READ_CACHE_MS, and only while nothing changed: every write
+  // are served from memory for up to `readCacheMs`, and only while nothing changed: every write
   // below bumps `version`, and the service calls `invalidate()` for changes other hub instances
   // announce on the bus. The views are frozen: callers share them.
   let version = 0;
@@ -216,7 +225,7 @@ export const devicesStoreFactory = ({ db, driver = 'sqlite' }: { db: Db; driver?
   function cached<T>(key: string, load: () => Promise<T>): Promise<T> {
     const now = Date.now();
     const hit = cache.get(key);
-    if (hit && hit.v === version && now - hit.at < READ_CACHE_MS) return hit.value as Promise<T>;
+    if (hit && hit.v === version && now - hit.at < readCacheMs) return hit.value as Promise<T>;
     const value = load();
     // Full: start afresh (evicting the oldest entry one at a time makes V8's Map skip ever more
     // deleted slots on keys().next()).
@@ -529,7 +538,9 @@ const WRITES = [
   'insertSatellite',
   'updateSatellite',
   'setPresence',
-  'touchLastSeen',
+  // Not touchLastSeen: heartbeats store last_seen every tick, which would end every cached read
+  // all the time (each exec would read its satellite afresh). A cached view's last_seen is at most
+  // READ_CACHE_MS old.
   'markAllOffline',
   'setOfflineIfHeldBy',
   'setOfflineForInstance',
@@ -537,8 +548,13 @@ const WRITES = [
   'insertToken',
   'revokeTokens',
 ] as const;
-/** How long a cached read of satellites may be served (if nothing changed meanwhile). */
-const READ_CACHE_MS = 1000;
-const READ_CACHE_ENTRIES = 5000;
+/**
+ * How long a cached read of satellites may be served (if nothing changed meanwhile) when other
+ * hub instances share the database: their changes arrive as bus events, which a Redis outage can
+ * lose. A single hub sees every write itself and passes a longer time (main.ts).
+ */
+export const READ_CACHE_MS = 1000;
+/** Cached reads kept (a satellite looked up by id, slug or name, fleet pages): a fleet of tens of thousands fits. */
+const READ_CACHE_ENTRIES = 50_000;
 
 export type DevicesStore = ReturnType<typeof devicesStoreFactory>;
