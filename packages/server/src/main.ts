@@ -184,15 +184,16 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       return p;
     },
   };
+  // One hub sees every change of satellites itself (each write ends the cached reads); a cached
+  // view's last_seen may then lag by up to this, less than a heartbeat interval. Clustered, other
+  // instances' changes come as bus events: cached reads last READ_CACHE_MS (1 s) at most.
+  const devicesStore = devicesStoreFactory({
+    db,
+    driver: store.driver,
+    readCacheMs: bus.clustered ? READ_CACHE_MS : Math.min(SINGLE_HUB_READ_CACHE_MS, config.agents.heartbeat_interval),
+  });
   const devices = devicesServiceFactory({
-    // One hub sees every change of satellites itself (each write ends the cached reads); a cached
-    // view's last_seen may then lag by up to this, less than a heartbeat interval. Clustered, other
-    // instances' changes come as bus events: cached reads last READ_CACHE_MS (1 s) at most.
-    store: devicesStoreFactory({
-      db,
-      driver: store.driver,
-      readCacheMs: bus.clustered ? READ_CACHE_MS : Math.min(SINGLE_HUB_READ_CACHE_MS, config.agents.heartbeat_interval),
-    }),
+    store: devicesStore,
     audit,
     auth: credentials,
     bus,
@@ -205,7 +206,6 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
       tokenTtlMs: config.agents.token_expiration,
     },
   });
-  const devicesStore = devicesStoreFactory({ db, driver: store.driver });
   const groups = groupsServiceFactory({ db, audit, resolveRef: devices.resolveRef, byIdsOrTag: devicesStore.byIdsOrTag });
   const approvals = approvalsServiceFactory({
     db,

@@ -127,8 +127,12 @@ for (const d of drivers) {
       await s.setPresence(id, { status: 'online', last_seen: now() });
       expect((await s.getSatellite(id))?.status).toBe('online');
       expect((await s.findByRef('cache-1'))[0]?.status).toBe('online');
+      // Fan-out targets by tag are cached alike: a tag change shows at once.
+      expect((await s.byIdsOrTag([], 't')).map((x) => x.id)).toEqual([id]);
       await s.updateSatellite(id, { name: 'Cache One' }, ['u']);
       expect(await s.getSatellite(id)).toMatchObject({ name: 'Cache One', tags: ['u'] });
+      expect(await s.byIdsOrTag([], 't')).toEqual([]);
+      expect((await s.byIdsOrTag([], 'u')).map((x) => x.name)).toEqual(['Cache One']);
     });
 
     it('pairing requests resolve exactly once; tokens revoke per device and role', async () => {

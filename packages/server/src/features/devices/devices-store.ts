@@ -207,6 +207,21 @@ export const devicesStoreFactory = ({
     return { items: await hydrate(rows), total: Number(n) };
   }
 
+  async function byIdsOrTagNow(ids: string[], tag?: string): Promise<SatelliteView[]> {
+    const rows = await db
+      .selectFrom('satellites')
+      .selectAll()
+      .where((eb) => {
+        const ors = [];
+        if (ids.length) ors.push(eb('id', 'in', ids));
+        if (tag) ors.push(eb('id', 'in', eb.selectFrom('satellite_tags').select('satellite_id').where('tag', '=', tag)));
+        return eb.or(ors);
+      })
+      .orderBy('slug')
+      .execute();
+    return Object.freeze(await hydrate(rows, db, ids.length === 0 ? tag : undefined)) as SatelliteView[];
+  }
+
   async function getNow(id: string, c: Conn): Promise<SatelliteView | undefined> {
     const row = await c.selectFrom('satellites').selectAll().where('id', '=', id).executeTakeFirst();
     return row ? (await hydrate([row], c))[0] : undefined;
@@ -367,20 +382,12 @@ export const devicesStoreFactory = ({
     },
 
     /** Satellites by ids and/or tag, in slug order. */
-    async byIdsOrTag(ids: string[], tag?: string): Promise<SatelliteView[]> {
-      if (ids.length === 0 && !tag) return [];
-      const rows = await db
-        .selectFrom('satellites')
-        .selectAll()
-        .where((eb) => {
-          const ors = [];
-          if (ids.length) ors.push(eb('id', 'in', ids));
-          if (tag) ors.push(eb('id', 'in', eb.selectFrom('satellite_tags').select('satellite_id').where('tag', '=', tag)));
-          return eb.or(ors);
-        })
-        .orderBy('slug')
-        .execute();
-      return hydrate(rows, db, ids.length === 0 ? tag : undefined);
+    /** Satellites by id and/or carrying a tag (fan-out targets), ordered by slug. */
+    byIdsOrTag(ids: string[], tag?: string): Promise<SatelliteView[]> {
+      if (ids.length === 0 && !tag) return Promise.resolve([]);
+      // Long id lists are not worth a key of their own.
+      if (ids.length > 100) return byIdsOrTagNow(ids, tag);
+      return cached(`targets:${JSON.stringify([tag ?? null, ...ids])}`, () => byIdsOrTagNow(ids, tag));
     },
 
     async recordStatus(satelliteId: string, ts: string, report: string, keep: number): Promise<void> {
