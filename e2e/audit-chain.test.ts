@@ -46,6 +46,11 @@ describe('audit hash chain: REST and CLI verify, tampering in the database file,
     const rows = chainRows(c.chain);
     expect(c.head_hash).toBe(rows.at(-1)?.hash);
     expect(r.entries).toBe(rows.length);
+    // Each entry of the log API says where it sits in its chain; the newest one is the head.
+    const [newest] = (await t.api('GET', '/api/v1/audit/logs?per_page=1')).body.data;
+    const last = rows.at(-1);
+    expect(newest.seal).toEqual({ chain: c.chain, seq: Number(last?.seq), hash: last?.hash, prev_hash: rows.at(-2)?.hash });
+    expect((await t.api('GET', `/api/v1/audit/logs/${newest.id}`)).body.data.seal.hash).toBe(last?.hash);
     // operator.read is not enough.
     const ro = (await t.api('POST', '/api/v1/apikeys', { name: 'ro', scopes: ['operator.read'] })).body.data.key;
     const denied = await t.api('GET', '/api/v1/audit/verify', undefined, ro);

@@ -7,13 +7,26 @@ import { fileURLToPath } from 'node:url';
 import { HiveClient, secureConnector } from '@hive/sdk';
 import { type BuildOptions, buildHub, type Hub, type HubConfigInput, loadConfig, mintToken } from '@hive/server';
 import pino from 'pino';
+import { afterAll } from 'vitest';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const HIVE_BIN = path.join(ROOT, 'packages/cli/bin/hive.js');
 export const AGENT_BIN = path.join(ROOT, 'packages/agent/bin/hive-agent.js');
 
+const tempDirs = new Set<string>();
+// Everything a test file made under the temp dir goes after its tests (registered on the file
+// importing this module; after-all hooks run last-registered first, so the file's own ones, which
+// close hubs and agents, run before this).
+afterAll(() => {
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+  tempDirs.clear();
+});
+
+/** A fresh directory under the system temp dir, removed after the test file's tests. */
 export function tempDir(prefix = 'hive-test-'): string {
-  return mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
 }
 
 export interface TestHub {

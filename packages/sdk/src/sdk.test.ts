@@ -1,11 +1,20 @@
 import { statSync } from 'node:fs';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp as mkdtempIn, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { connectSigningPayload } from '@hive/protocol';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { backoffDelay } from './backoff.js';
 import { deviceIdFromPublicKey, loadOrCreateIdentity, signConnect, TokenStore, verifySignature } from './identity.js';
+
+const dirs: string[] = [];
+afterAll(() => Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true }))));
+/** A temp dir removed after the file's tests. */
+const mkdtemp = async (prefix: string) => {
+  const d = await mkdtempIn(prefix);
+  dirs.push(d);
+  return d;
+};
 
 describe('sdk', () => {
   it('full-jitter backoff stays within the growing, capped ceiling', () => {

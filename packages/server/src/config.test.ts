@@ -1,12 +1,18 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from './config.js';
 
+const dirs: string[] = [];
+afterAll(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
 const file = (text: string) => {
-  const p = path.join(mkdtempSync(path.join(os.tmpdir(), 'hive-cfg-')), 'server.yaml');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-cfg-'));
+  dirs.push(dir);
+  const p = path.join(dir, 'server.yaml');
   writeFileSync(p, text);
   return p;
 };

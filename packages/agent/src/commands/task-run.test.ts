@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseAgentConfig } from '../config.js';
 import { taskRun } from './task-run.js';
 
@@ -17,6 +17,7 @@ describe('task.run on the node', () => {
 
   it('masks the keys it was given in streamed chunks (also across chunk boundaries) and in the result', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-taskrun-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const script = path.join(dir, 'leak.mjs');
     // prints the key in two halves with a pause between, so it spans two output batches
     writeFileSync(

@@ -39,6 +39,11 @@ export interface AuditEntry {
   error: string | null;
   source_ip: string | null;
   correlation_id: string | null;
+  /**
+   * Where the entry sits in its hash chain (docs/audit.md): an entry's `hash` can be compared
+   * with a head noted earlier. Null on entries from before hash chaining.
+   */
+  seal: { chain: string; seq: number; hash: string; prev_hash: string | null } | null;
 }
 
 export interface AuditQuery {
@@ -157,6 +162,7 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
       error: r.error,
       source_ip: r.source_ip,
       correlation_id: r.correlation_id,
+      seal: r.chain && r.hash ? { chain: r.chain, seq: Number(r.seq), hash: r.hash, prev_hash: r.prev_hash ?? null } : null,
     };
   }
 
