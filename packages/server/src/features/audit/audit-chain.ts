@@ -106,10 +106,10 @@ const CANONICAL_COLUMNS = [
 ] as const;
 
 /**
- * A sealed entry as one line of the write-ahead log: its canonical text with the hash appended
- * (the text is already made for the hash; a second JSON encoding of the row is saved).
+ * A sealed entry as one line of the write-ahead log, newline included: its canonical text with the
+ * hash appended (the text is already made for the hash; a second JSON encoding of the row is saved).
  */
-const walLineOf = (text: string, entryHash: string): string => `${text.slice(0, -1)},"${entryHash}"]`;
+const walLineOf = (text: string, entryHash: string): string => `${text.slice(0, -1)},"${entryHash}"]\n`;
 
 /** The row of a write-ahead log line (`walLineOf`, or a plain JSON row as older versions wrote); null if it is neither. */
 export function rowFromWalLine(line: string): AuditLogsTable | null {

@@ -319,11 +319,11 @@ function createWal(dir: string, logger: Logger) {
     }
   }
   return {
-    /** `line`: the sealed entry (audit-chain.ts `rowFromWalLine` reads it back). */
+    /** `line`: the sealed entry, newline included (audit-chain.ts `rowFromWalLine` reads it back). */
     append(line: string): number {
       if (!broken && current.seg.fd >= 0) {
         try {
-          writeSync(current.seg.fd, `${line}\n`);
+          writeSync(current.seg.fd, line);
         } catch (err) {
           fail(err);
         }

@@ -202,7 +202,7 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
   }
 
   // Every row carries every column, so rows of one multi-row insert line up.
-  const full = (r: JobsTable): JobsTable => ({ instance_id: null, ...r });
+  const full = (r: JobsTable): JobsTable => (r.instance_id !== undefined ? r : { instance_id: null, ...r });
 
   return {
     settled,
