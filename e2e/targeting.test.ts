@@ -48,6 +48,20 @@ describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () =
     expect(jobs.body.pagination.total).toBe(21);
   });
 
+  it('a fan-out wider than one signing chunk (300 nodes, 128 per signature) with fewer slots than targets: every node accepts its proof', async () => {
+    const wide: Awaited<ReturnType<typeof simNode>>[] = [];
+    try {
+      for (let i = 0; i < 300; i++) wide.push(await simNode(t.wsUrl, `wide-${String(i).padStart(3, '0')}`, { tags: ['wide'] }));
+      const res = await t.api('POST', '/api/v1/exec', { target: { tag: 'wide' }, command: 'system.info', concurrency: 40 });
+      expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(200);
+      expect(res.body.data.summary).toMatchObject({ total: 300, succeeded: 300, failed: 0 });
+      expect(new Set(res.body.data.results.map((r: { job_id: string }) => r.job_id)).size).toBe(300);
+      expect(res.body.data.results.map((r: { slug: string }) => r.slug)).toEqual(wide.map((_, i) => `wide-${String(i).padStart(3, '0')}`));
+    } finally {
+      await Promise.all(wide.map((n) => n.client.close()));
+    }
+  });
+
   it('groups: explicit members plus tag members; exec on a group; list by tag', async () => {
     const g = await t.api('POST', '/api/v1/groups', { name: 'mixed', members: ['web-21'], tags: [] });
     expect(g.status).toBe(201);
