@@ -121,7 +121,6 @@ interface Pending {
   timer: NodeJS.Timeout;
 }
 
-
 /**
  * Batch roots whose hub signature this process has checked. A process that hosts several nodes
  * (a gateway, the bench's simulated fleet) receives one fan-out's root once per node; Ed25519
