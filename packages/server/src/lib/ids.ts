@@ -7,26 +7,21 @@ let counter = 0;
 // syscall and one encoding per 4 KiB instead of per id; audit rows and jobs make tens of
 // thousands in a fan-out). Secrets, nonces and tokens below use randomBytes directly.
 const POOL_BYTES = 3072; // 4096 base64url characters, 6144 hex digits
-let b64Pool = '';
-let b64At = 0;
-let hexPool = '';
-let hexAt = 0;
-function randomBase64url(n: number): string {
-  if (b64At + n > b64Pool.length) {
-    b64Pool = randomBytes(POOL_BYTES).toString('base64url');
-    b64At = 0;
-  }
-  b64At += n;
-  return b64Pool.slice(b64At - n, b64At);
+/** `n` random characters at a time, cut from a pooled random string in `encoding`. */
+function pooledRandom(encoding: 'base64url' | 'hex'): (n: number) => string {
+  let pool = '';
+  let at = 0;
+  return (n) => {
+    if (at + n > pool.length) {
+      pool = randomBytes(POOL_BYTES).toString(encoding);
+      at = 0;
+    }
+    at += n;
+    return pool.slice(at - n, at);
+  };
 }
-function randomHex(n: number): string {
-  if (hexAt + n > hexPool.length) {
-    hexPool = randomBytes(POOL_BYTES).toString('hex');
-    hexAt = 0;
-  }
-  hexAt += n;
-  return hexPool.slice(hexAt - n, hexAt);
-}
+const randomBase64url = pooledRandom('base64url');
+const randomHex = pooledRandom('hex');
 
 /** Time-ordered id: `<prefix>_<ms base36, 9 chars><counter base36, 3 chars><random>`. Sorts by creation. */
 export function newId(prefix: string, randomChars = 8): string {
