@@ -127,11 +127,27 @@ for (const d of drivers) {
       await s.setPresence(id, { status: 'online', last_seen: now() });
       expect((await s.getSatellite(id))?.status).toBe('online');
       expect((await s.findByRef('cache-1'))[0]?.status).toBe('online');
+      // A change of one satellite keeps the others' cached views (one connect does not send every
+      // exec of the fleet to the database), but ends reads of several (pages, tag targets).
+      const other = 'f'.repeat(64);
+      await s.insertSatellite(satRow(other, 'cache-2'), ['t']);
+      const otherView = await s.getSatellite(other);
+      const page = await s.listSatellites({ page: 1, per_page: 50 });
+      expect(await s.listSatellites({ page: 1, per_page: 50 })).toBe(page);
+      await s.setPresence(id, { status: 'offline' });
+      expect(await s.getSatellite(other)).toBe(otherView);
+      expect((await s.findByRef('cache-2'))[0]).toEqual(otherView);
+      expect((await s.getSatellite(id))?.status).toBe('offline');
+      const page2 = await s.listSatellites({ page: 1, per_page: 50 });
+      expect(page2).not.toBe(page);
+      expect(page2.items.find((x) => x.id === id)?.status).toBe('offline');
+      await s.revokeTokens(other, 'node');
+      expect(await s.getSatellite(other)).not.toBe(otherView);
       // Fan-out targets by tag are cached alike: a tag change shows at once.
-      expect((await s.byIdsOrTag([], 't')).map((x) => x.id)).toEqual([id]);
+      expect((await s.byIdsOrTag([], 't')).map((x) => x.id)).toEqual([id, other]);
       await s.updateSatellite(id, { name: 'Cache One' }, ['u']);
       expect(await s.getSatellite(id)).toMatchObject({ name: 'Cache One', tags: ['u'] });
-      expect(await s.byIdsOrTag([], 't')).toEqual([]);
+      expect((await s.byIdsOrTag([], 't')).map((x) => x.id)).toEqual([other]);
       expect((await s.byIdsOrTag([], 'u')).map((x) => x.name)).toEqual(['Cache One']);
     });
 

@@ -228,31 +228,68 @@ export const devicesStoreFactory = ({
   }
 
   // Reads of satellites (fleet pages, lookups by reference: every exec resolves its satellite)
-  // are served from memory for up to `readCacheMs`, and only while nothing changed: every write
-  // below bumps `version`, and the service calls `invalidate()` for changes other hub instances
-  // announce on the bus. The views are frozen: callers share them.
+  // are served from memory for up to `readCacheMs`, and only while nothing they show changed.
+  // Every write below bumps `version` once it is done. A write that concerns one satellite (its
+  // presence, its tokens) ends the cached reads of that satellite and every read of several
+  // (pages, fan-out targets); any other write (new, renamed, retagged or deleted satellites, the
+  // whole fleet going offline) and every change another hub instance announces (`invalidate()`)
+  // ends them all. So one satellite connecting does not send every exec of the fleet to the
+  // database. The views are frozen: callers share them.
   let version = 0;
-  const cache = new Map<string, { v: number; at: number; value: Promise<unknown> }>();
-  function changed(): void {
-    version++;
-    cache.clear();
+  /** Version of the last write that ended every cached read. */
+  let broadAt = 0;
+  /** Version of the last write concerning each satellite (since `broadAt`). */
+  const changedAt = new Map<string, number>();
+  interface Entry {
+    /** `version` when the read started. */
+    v: number;
+    at: number;
+    value: Promise<unknown>;
+    /** The satellites a read of one (by id or reference) found, once it is done; absent: a read of several. */
+    ids?: string[];
   }
-  function cached<T>(key: string, load: () => Promise<T>): Promise<T> {
+  const cache = new Map<string, Entry>();
+  function changed(id: string | null): void {
+    version++;
+    if (id === null) {
+      broadAt = version;
+      cache.clear();
+      changedAt.clear();
+    } else changedAt.set(id, version);
+  }
+  /** Whether nothing the entry shows was written since its read started (while a read is on its way: nothing at all). */
+  function current(e: Entry): boolean {
+    if (broadAt > e.v) return false;
+    if (!e.ids) return version === e.v;
+    for (const id of e.ids) if ((changedAt.get(id) ?? 0) > e.v) return false;
+    return true;
+  }
+  /** `idsOf`: for reads of single satellites, the satellites a result holds. */
+  function cached<T>(key: string, load: () => Promise<T>, idsOf?: (v: T) => string[]): Promise<T> {
     const now = Date.now();
     const hit = cache.get(key);
-    if (hit && hit.v === version && now - hit.at < readCacheMs) return hit.value as Promise<T>;
+    if (hit && now - hit.at < readCacheMs && current(hit)) return hit.value as Promise<T>;
     const value = load();
     // Full: start afresh (evicting the oldest entry one at a time makes V8's Map skip ever more
     // deleted slots on keys().next()).
     if (cache.size >= READ_CACHE_ENTRIES) cache.clear();
-    cache.set(key, { v: version, at: now, value });
-    value.catch(() => {
-      if (cache.get(key)?.value === value) cache.delete(key);
-    });
+    const entry: Entry = { v: version, at: now, value };
+    cache.set(key, entry);
+    value.then(
+      (v) => {
+        if (idsOf) entry.ids = idsOf(v);
+      },
+      () => {
+        if (cache.get(key) === entry) cache.delete(key);
+      },
+    );
     return value;
   }
-  /** After a write: bump the version once it is done (also when it failed half-way). */
-  const writes = <T>(p: Promise<T>): Promise<T> => p.finally(changed);
+  /** After a write (done, or failed half-way): `idOf` names the one satellite it concerned, or null for a broad one. */
+  const writes =
+    <T>(idOf: (args: unknown[]) => string | null) =>
+    (p: Promise<T>, args: unknown[]): Promise<T> =>
+      p.finally(() => changed(idOf(args)));
 
   const api = {
     listSatellites(f: SatelliteFilter): Promise<{ items: SatelliteView[]; total: number }> {
@@ -261,20 +298,28 @@ export const devicesStoreFactory = ({
 
     getSatellite(id: string, c: Conn = db): Promise<SatelliteView | undefined> {
       if (c !== db) return getNow(id, c);
-      return cached(`get:${id}`, () => getNow(id, db));
+      return cached(
+        `get:${id}`,
+        () => getNow(id, db),
+        (v) => (v ? [v.id] : []),
+      );
     },
 
     /** Candidates for a user-given reference: exact id, slug, or name (at most 5 by name). */
     findByRef(ref: string): Promise<SatelliteView[]> {
-      return cached(`ref:${ref}`, async () => {
-        const byId = await q.byIdOrSlug([ref, ref]);
-        const rows = byId.length > 0 ? byId : await q.byName([ref, 5]);
-        return Object.freeze(await hydrate(rows)) as SatelliteView[];
-      });
+      return cached(
+        `ref:${ref}`,
+        async () => {
+          const byId = await q.byIdOrSlug([ref, ref]);
+          const rows = byId.length > 0 ? byId : await q.byName([ref, 5]);
+          return Object.freeze(await hydrate(rows)) as SatelliteView[];
+        },
+        (v) => v.map((s) => s.id),
+      );
     },
 
     /** Forget cached reads (a change made elsewhere, e.g. by another hub instance). */
-    invalidate: changed,
+    invalidate: () => changed(null),
 
     async slugsLike(base: string, c: Conn = db): Promise<Set<string>> {
       const rows = await c
@@ -533,28 +578,32 @@ export const devicesStoreFactory = ({
       return ids;
     },
   };
-  // Every write of satellites, their tags or their tokens (roles) ends the cached reads.
-  for (const m of WRITES) {
+  // Every write of satellites, their tags or their tokens (roles) ends cached reads (see `cached`).
+  for (const [m, idOf] of Object.entries(WRITES) as [keyof typeof WRITES, (args: unknown[]) => string | null][]) {
     const f = api[m] as (...args: unknown[]) => Promise<unknown>;
-    (api as Record<string, unknown>)[m] = (...args: unknown[]) => writes(f(...args));
+    const after = writes(idOf);
+    (api as Record<string, unknown>)[m] = (...args: unknown[]) => after(f(...args), args);
   }
   return api;
 };
 
-const WRITES = [
-  'insertSatellite',
-  'updateSatellite',
-  'setPresence',
-  // Not touchLastSeen: heartbeats store last_seen every tick, which would end every cached read
-  // all the time (each exec would read its satellite afresh). A cached view's last_seen is at most
-  // READ_CACHE_MS old.
-  'markAllOffline',
-  'setOfflineIfHeldBy',
-  'setOfflineForInstance',
-  'deleteSatellite',
-  'insertToken',
-  'revokeTokens',
-] as const;
+const broad = (): null => null;
+const firstArg = (args: unknown[]): string => args[0] as string;
+/** The writes that change what reads show, and the one satellite each concerns (null: possibly any). */
+const WRITES = {
+  insertSatellite: broad, // a new satellite may match any reference, page or tag
+  updateSatellite: broad, // renames and retags change what references, pages and tags find
+  setPresence: firstArg,
+  // Not touchLastSeen: heartbeats store last_seen every tick, which would end cached reads all the
+  // time (each exec would read its satellite afresh). A cached view's last_seen lags by at most the
+  // cache time.
+  markAllOffline: broad,
+  setOfflineIfHeldBy: firstArg,
+  setOfflineForInstance: broad,
+  deleteSatellite: broad,
+  insertToken: (args: unknown[]) => (args[0] as { device_id: string }).device_id,
+  revokeTokens: firstArg,
+} as const;
 /**
  * How long a cached read of satellites may be served (if nothing changed meanwhile) when other
  * hub instances share the database: their changes arrive as bus events, which a Redis outage can
