@@ -160,6 +160,7 @@ export class HiveClient extends EventEmitter {
   private readonly running = new Map<string, AbortController>();
   /** Correlation ids already accepted, kept until their deadline passes (replay protection). */
   private readonly seen = new Map<string, number>();
+  private seenPrunedAt = 0;
   private hubKey: string | undefined;
   private outSeq = 0;
   /** Binary streams open on the current connection, by id. */
@@ -611,7 +612,11 @@ export class HiveClient extends EventEmitter {
     const now = Date.now();
     if (inv.issuedAt < now - INVOKE_SKEW_MS || inv.issuedAt > now + INVOKE_SKEW_MS) return { reason: 'stale', ...ids };
     if (inv.deadline < now) return { reason: 'deadline passed', ...ids };
-    for (const [id, until] of this.seen) if (until < now) this.seen.delete(id);
+    // Expired ids go at most once a second (a busy node would otherwise walk them all per invoke).
+    if (now >= this.seenPrunedAt + 1000) {
+      this.seenPrunedAt = now;
+      for (const [id, until] of this.seen) if (until < now) this.seen.delete(id);
+    }
     if (this.seen.has(inv.correlationId)) return { reason: 'replayed', ...ids };
     this.seen.set(inv.correlationId, Math.max(inv.deadline, inv.issuedAt + INVOKE_SKEW_MS) + INVOKE_SKEW_MS);
     return undefined;
