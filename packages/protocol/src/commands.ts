@@ -1,4 +1,8 @@
 import { z } from 'zod';
+import { DEFAULT_SYSTEM_RUN_ALLOW, isScriptCommand, SCRIPT_COMMAND_PREFIX, SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE } from './names.js';
+
+// The plain names and lists live in a zod-free module (the agent's start path reads them).
+export { DEFAULT_SYSTEM_RUN_ALLOW, isScriptCommand, SCRIPT_COMMAND_PREFIX, SCRIPT_NAME_RE, SCRIPT_PARAM_NAME_RE, UNIT_NAME_RE };
 
 /**
  * Node command catalog. Each command has a params schema validated by the hub before routing
@@ -20,8 +24,6 @@ const AbsPath = z
   .refine(noNul, 'NUL byte not allowed')
   .refine((s) => s.startsWith('/'), 'path must be absolute');
 
-/** systemd unit names: no leading dash (never an option), no whitespace or shell characters. */
-export const UNIT_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9:_.@\\-]{0,254}$/;
 const UnitName = z.string().regex(UNIT_NAME_RE, 'invalid unit name');
 
 /** `30m`, `2h`, `7d`, `1w` (relative to now) or an ISO-8601 date/time. */
@@ -435,15 +437,6 @@ export const SystemRunResult = z.object({
 
 // ---------------------------------------------------------------- script commands
 
-export const SCRIPT_COMMAND_PREFIX = 'script.';
-export const SCRIPT_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
-export const SCRIPT_PARAM_NAME_RE = /^[a-z][a-z0-9_]{0,63}$/;
-
-/** `script.<name>` with a valid script name. */
-export function isScriptCommand(name: string): boolean {
-  return name.startsWith(SCRIPT_COMMAND_PREFIX) && SCRIPT_NAME_RE.test(name.slice(SCRIPT_COMMAND_PREFIX.length));
-}
-
 /** What the hub can check about `script.*` params without the node's declaration: a flat object of scalars. */
 export const ScriptCommandParams = z
   .record(z.string().regex(SCRIPT_PARAM_NAME_RE, 'param name'), z.union([z.string().max(4096), z.number(), z.boolean(), z.null()]))
@@ -631,26 +624,3 @@ export const StatusReport = z
   })
   .strict();
 export type StatusReport = z.infer<typeof StatusReport>;
-
-/**
- * Read-only diagnostics: the agent's default system.run allowlist, and the hub's default list of
- * system.run commands that run without approval. Entries are argv prefixes (`systemctl status`
- * allows `systemctl status nginx`, not `systemctl stop nginx`).
- */
-export const DEFAULT_SYSTEM_RUN_ALLOW: readonly string[] = [
-  'echo',
-  'uname',
-  'hostname',
-  'uptime',
-  'date',
-  'id',
-  'whoami',
-  'df',
-  'free',
-  'ps',
-  'ls',
-  'ip addr',
-  'ss -tuln',
-  'systemctl status',
-  'journalctl',
-];

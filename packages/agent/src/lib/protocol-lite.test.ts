@@ -6,30 +6,14 @@ import { COMMAND_SWITCH, isNodeCommand } from '../policy.js';
 import * as lite from './protocol-lite.js';
 
 describe('zod-free start path', () => {
-  it('protocol-lite is the protocol: same HiveError, same constants', () => {
+  it('protocol-lite is the protocol: the same HiveError, names, patterns and lists (one module instance each)', () => {
     expect(lite.HiveError).toBe(protocol.HiveError);
     expect(lite.SCRIPT_COMMAND_PREFIX).toBe(protocol.SCRIPT_COMMAND_PREFIX);
-    for (const [mine, theirs] of [
-      [lite.SCRIPT_NAME_RE, protocol.SCRIPT_NAME_RE],
-      [lite.UNIT_NAME_RE, protocol.UNIT_NAME_RE],
-      [lite.SCRIPT_PARAM_NAME_RE, protocol.SCRIPT_PARAM_NAME_RE],
-    ]) {
-      expect([mine?.source, mine?.flags]).toEqual([theirs?.source, theirs?.flags]);
-    }
-    expect(lite.DEFAULT_SYSTEM_RUN_ALLOW).toEqual(protocol.DEFAULT_SYSTEM_RUN_ALLOW);
-    for (const name of [
-      'script.a',
-      'script.',
-      'script.A',
-      'script.ok_1',
-      'script.a.b',
-      `script.${'a'.repeat(64)}`,
-      `script.${'a'.repeat(65)}`,
-      'system.run',
-      '',
-    ]) {
-      expect(lite.isScriptCommand(name)).toBe(protocol.isScriptCommand(name));
-    }
+    expect(lite.SCRIPT_NAME_RE).toBe(protocol.SCRIPT_NAME_RE);
+    expect(lite.SCRIPT_PARAM_NAME_RE).toBe(protocol.SCRIPT_PARAM_NAME_RE);
+    expect(lite.UNIT_NAME_RE).toBe(protocol.UNIT_NAME_RE);
+    expect(lite.DEFAULT_SYSTEM_RUN_ALLOW).toBe(protocol.DEFAULT_SYSTEM_RUN_ALLOW);
+    expect(lite.isScriptCommand).toBe(protocol.isScriptCommand);
   });
 
   it('the policy lists the catalog commands in the catalog order', () => {
