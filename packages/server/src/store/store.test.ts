@@ -4,7 +4,7 @@ import { auditServiceFactory } from '../features/audit/audit-service.js';
 import { commandsStoreFactory } from '../features/commands/commands-store.js';
 import { devicesStoreFactory } from '../features/devices/devices-store.js';
 import type { Store } from './db.js';
-import { testDrivers } from './test-drivers.js';
+import { auditRow, testDrivers } from './test-drivers.js';
 
 const drivers = await testDrivers('store tests');
 
@@ -255,21 +255,7 @@ for (const d of drivers) {
 
     it('batch writer: inserts ignoring existing ids, updates skipping undefined columns, all or nothing', async () => {
       const store = await open();
-      const entry = (id: string) => ({
-        id,
-        ts: now(),
-        actor_type: 'system',
-        actor_id: 'hub',
-        actor_name: 'hub',
-        action: 'test.write',
-        target_type: null,
-        target_id: null,
-        details: '{}',
-        result: 'success',
-        error: null,
-        source_ip: null,
-        correlation_id: null,
-      });
+      const entry = (id: string) => auditRow(id);
       await store.write([
         { table: 'audit_logs', kind: 'insert', row: entry('aud_w1'), ignoreConflict: true },
         { table: 'audit_logs', kind: 'insert', row: entry('aud_w2'), ignoreConflict: true },

@@ -4,6 +4,27 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openStore, type Store } from './db.js';
+import type { AuditLogsTable } from './schema.js';
+
+/** An unchained audit row as a write of `store.write` would carry it (test data). */
+export function auditRow(id: string, over: Partial<AuditLogsTable> = {}): AuditLogsTable & Record<string, unknown> {
+  return {
+    id,
+    ts: new Date().toISOString(),
+    actor_type: 'system',
+    actor_id: 'hub',
+    actor_name: 'hub',
+    action: 'test.write',
+    target_type: null,
+    target_id: null,
+    details: '{}',
+    result: 'success',
+    error: null,
+    source_ip: null,
+    correlation_id: null,
+    ...over,
+  };
+}
 
 /** Test helper: the store on SQLite (a temp file) and on PostgreSQL (a schema of its own). */
 export const PG_URL = process.env.HIVE_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432/test';

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import type { Store } from '../../store/db.js';
-import { testDrivers } from '../../store/test-drivers.js';
+import { auditRow, testDrivers } from '../../store/test-drivers.js';
 import { type ChainReport, entryHash, verifyChains } from './audit-chain.js';
 import { type AuditService, auditServiceFactory } from './audit-service.js';
 
@@ -281,21 +281,7 @@ for (const d of drivers) {
         {
           table: 'audit_logs',
           kind: 'insert',
-          row: {
-            id: 'aud_legacy',
-            ts: new Date().toISOString(),
-            actor_type: 'system',
-            actor_id: 'hub',
-            actor_name: 'hub',
-            action: 'hub.started',
-            target_type: null,
-            target_id: null,
-            details: '{}',
-            result: 'success',
-            error: null,
-            source_ip: null,
-            correlation_id: null,
-          },
+          row: auditRow('aud_legacy', { action: 'hub.started' }),
         },
       ]);
       const first = service(store);
