@@ -57,16 +57,7 @@ export async function loadHubSigner(db: Db): Promise<HubSigner> {
     });
     const { root, proofs } = merkleTree(leaves);
     const sig = sign(null, Buffer.from(invokeRootPayload(root.toString('base64url'))), key).toString('base64url');
-    return ps.map((p, i) => ({
-      command: p.command,
-      params: p.params,
-      correlationId: p.correlationId,
-      target: p.target,
-      issuedAt: p.issuedAt,
-      deadline: p.deadline,
-      sig,
-      proof: proofs[i] ?? [],
-    }));
+    return ps.map((p, i) => ({ ...p, sig, proof: proofs[i] ?? [] }));
   };
   let waiting: { p: Omit<InvokeParams, 'sig' | 'proof'>; resolve: (v: InvokeParams) => void; reject: (e: unknown) => void }[] = [];
   const flush = () => {
