@@ -93,9 +93,10 @@ describe('logging section', () => {
       });
       p.on('exit', () => reject(new Error(err)));
     });
-    const exited = new Promise((r) => p.on('exit', r));
+    // 'close', not 'exit': only then has everything the hub wrote to stdout been read.
+    const closed = new Promise((r) => p.on('close', r));
     p.kill('SIGTERM');
-    await exited;
+    await closed;
     const lines = readFileSync(path.join(dir, 'logs/hub.log'), 'utf8').trim().split('\n');
     const parsed = lines.map((l) => JSON.parse(l) as { msg: string; svc: string });
     expect(parsed.some((l) => l.msg === 'hub listening' && l.svc === 'hive-hub')).toBe(true);

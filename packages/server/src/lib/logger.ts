@@ -1,6 +1,6 @@
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import PinoPretty from 'pino-pretty';
+import { prettyFactory } from 'pino-pretty';
 
 export interface LoggingConfig {
   level: string;
@@ -18,9 +18,7 @@ export function createHubLogger(cfg: LoggingConfig, dataDir: string): Logger {
     {
       level: cfg.level as pino.Level,
       stream:
-        cfg.format === 'text'
-          ? PinoPretty({ destination: 1, colorize: process.stdout.isTTY === true, translateTime: 'SYS:standard', ignore: 'pid,hostname,svc' })
-          : pino.destination({ dest: 1, sync: false }),
+        cfg.format === 'text' ? textStream() : pino.destination({ dest: 1, sync: false }),
     },
   ];
   if (cfg.file) {
@@ -29,4 +27,19 @@ export function createHubLogger(cfg: LoggingConfig, dataDir: string): Logger {
     streams.push({ level: cfg.level as pino.Level, stream: pino.destination({ dest, mkdir: true, sync: false }) });
   }
   return pino({ level: cfg.level, base: { svc: 'hive-hub' } }, pino.multistream(streams));
+}
+
+/**
+ * Readable text on stdout, formatted and written in the logging call itself: pino-pretty's own
+ * stream formats in a transform that a quick exit (SIGTERM right after start) could cut off.
+ */
+function textStream(): pino.DestinationStream {
+  const pretty = prettyFactory({ colorize: process.stdout.isTTY === true, translateTime: 'SYS:standard', ignore: 'pid,hostname,svc' });
+  const out = pino.destination({ dest: 1, sync: true });
+  return {
+    write(line: string) {
+      const text = pretty(line);
+      if (text) out.write(text);
+    },
+  };
 }
