@@ -17,8 +17,7 @@ export function createHubLogger(cfg: LoggingConfig, dataDir: string): Logger {
   const streams: pino.StreamEntry[] = [
     {
       level: cfg.level as pino.Level,
-      stream:
-        cfg.format === 'text' ? textStream() : pino.destination({ dest: 1, sync: false }),
+      stream: cfg.format === 'text' ? textStream() : pino.destination({ dest: 1, sync: false }),
     },
   ];
   if (cfg.file) {
