@@ -54,6 +54,7 @@ export const HUB_VERSION = '0.1.0';
 const PRINCIPAL_CACHE_MS = 2000;
 /** Cached satellite reads on a single hub (changes end them at once; see devicesStoreFactory). */
 const SINGLE_HUB_READ_CACHE_MS = 30_000;
+const SINGLE_HUB_SATELLITE_CACHE_MS = 600_000;
 
 export interface BuildOptions {
   logger?: Logger;
@@ -185,12 +186,15 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     },
   };
   // One hub sees every change of satellites itself (each write ends the cached reads); a cached
-  // view's last_seen may then lag by up to this, less than a heartbeat interval. Clustered, other
-  // instances' changes come as bus events: cached reads last READ_CACHE_MS (1 s) at most.
+  // page's last_seen may then lag by up to this, less than a heartbeat interval, while a satellite's
+  // view by id follows every write, heartbeats included (SINGLE_HUB_SATELLITE_CACHE_MS is a safety
+  // net). Clustered, other instances' changes come as bus events: cached reads last
+  // READ_CACHE_MS (1 s) at most.
   const devicesStore = devicesStoreFactory({
     db,
     driver: store.driver,
     readCacheMs: bus.clustered ? READ_CACHE_MS : Math.min(SINGLE_HUB_READ_CACHE_MS, config.agents.heartbeat_interval),
+    satelliteCacheMs: bus.clustered ? READ_CACHE_MS : SINGLE_HUB_SATELLITE_CACHE_MS,
   });
   const devices = devicesServiceFactory({
     store: devicesStore,

@@ -110,23 +110,36 @@ for (const d of drivers) {
       expect(await s.markAllOffline()).toBe(1);
     });
 
-    it('cached satellite reads: presence and other changes show at once; heartbeat last_seen alone may lag at most the cache time', async () => {
+    it('cached satellite reads: every change shows at once; heartbeats and presence update the view by id without a read', async () => {
       const store = await open();
       const s = devicesStoreFactory({ db: store.db, driver: store.driver });
       const id = 'e'.repeat(64);
       await s.insertSatellite(satRow(id, 'cache-1'), ['t']);
       const first = await s.getSatellite(id);
       expect(first?.status).toBe('offline');
-      // A heartbeat tick: stored, but the cached view is still served (every exec reads its satellite).
+      // A row changed behind the store's back (nothing in the hub does that) shows whether a view was read again.
+      await store.db.updateTable('satellites').set({ hostname: 'behind.local' }).where('id', '=', id).execute();
+      // A heartbeat tick: stored, and the cached view by id follows it (every exec reads its satellite).
       const seen = new Date(Date.now() + 5000).toISOString();
       await s.touchLastSeen([id], seen);
-      expect(await s.getSatellite(id)).toBe(first);
+      const ticked = await s.getSatellite(id);
+      expect(ticked).toMatchObject({ last_seen: seen, hostname: 'cache-1.local', tags: ['t'] });
       const [row] = await store.db.selectFrom('satellites').select('last_seen').where('id', '=', id).execute();
       expect(row?.last_seen).toBe(seen);
-      // Anything else (presence, renames, tags) ends the cached reads.
-      await s.setPresence(id, { status: 'online', last_seen: now() });
-      expect((await s.getSatellite(id))?.status).toBe('online');
-      expect((await s.findByRef('cache-1'))[0]?.status).toBe('online');
+      // A connect's presence write: the view by id takes exactly the written columns, still without a read.
+      await s.setPresence(id, { status: 'online', last_seen: now(), remote_ip: '10.1.2.3', commands: '["system.info","file.read"]', instance_id: 'hub_x' });
+      const online = await s.getSatellite(id);
+      expect(online).toMatchObject({ status: 'online', remote_ip: '10.1.2.3', hostname: 'cache-1.local' });
+      expect(online?.commands).toEqual(['system.info', 'file.read']);
+      expect(online?.pending_claims).toEqual(['file.read']);
+      expect(Object.isFrozen(online)).toBe(true);
+      // By id, a reference resolves to that very view; by slug it is read (and shows the same presence).
+      expect(await s.findByRef(id)).toEqual([online]);
+      expect((await s.findByRef(id))[0]).toBe(online);
+      expect((await s.findByRef('cache-1'))[0]).toMatchObject({ status: 'online', hostname: 'behind.local' });
+      // A write that failed half-way updates nothing: the view is read again.
+      await expect(s.setPresence(id, { status: 'online', no_such_column: 1 } as never)).rejects.toThrow();
+      expect((await s.getSatellite(id))?.hostname).toBe('behind.local');
       // A change of one satellite keeps the others' cached views (one connect does not send every
       // exec of the fleet to the database), but ends reads of several (pages, tag targets).
       const other = 'f'.repeat(64);
@@ -149,6 +162,22 @@ for (const d of drivers) {
       expect(await s.getSatellite(id)).toMatchObject({ name: 'Cache One', tags: ['u'] });
       expect((await s.byIdsOrTag([], 't')).map((x) => x.id)).toEqual([other]);
       expect((await s.byIdsOrTag([], 'u')).map((x) => x.name)).toEqual(['Cache One']);
+      // The rename read the row again: the change made behind the store's back shows now.
+      expect((await s.getSatellite(id))?.hostname).toBe('behind.local');
+      // A new satellite keeps the others' views by id (a fleet pairing does not send every exec
+      // to the database), but ends a "not found" of its id and every read by reference.
+      const third = '9'.repeat(64);
+      expect(await s.getSatellite(third)).toBeUndefined();
+      expect(await s.findByRef('cache-3')).toEqual([]);
+      const keep = await s.getSatellite(other);
+      await s.insertSatellite(satRow(third, 'cache-3'), []);
+      expect(await s.getSatellite(other)).toBe(keep);
+      expect((await s.getSatellite(third))?.slug).toBe('cache-3');
+      expect((await s.findByRef('cache-3')).map((x) => x.id)).toEqual([third]);
+      await s.deleteSatellite(third);
+      expect(await s.getSatellite(third)).toBeUndefined();
+      expect(await s.findByRef('cache-3')).toEqual([]);
+      expect(await s.getSatellite(other)).toBe(keep);
     });
 
     it('pairing requests resolve exactly once; tokens revoke per device and role', async () => {

@@ -462,18 +462,9 @@ export const devicesServiceFactory = ({
     };
     await store.setPresence(a.deviceId, { ...presence, instance_id: instanceId, commands: toJson(params.commands), policy: toJson(params.policy ?? {}) });
     lastSeen.set(a.deviceId, Date.now());
-    // The handshake has just read the row: apply what changed instead of reading it again
-    // (this runs for every connect, 10,000 of them after a hub restart).
-    const known = a.satellite;
-    const sat: SatelliteView | null = known
-      ? {
-          ...known,
-          ...presence,
-          commands: params.commands,
-          policy: params.policy ?? {},
-          pending_claims: params.commands.filter((c) => !known.approved_commands.includes(c)),
-        }
-      : ((await store.getSatellite(a.deviceId)) ?? null);
+    // The handshake has just read the row and the write above updated that cached view (no new
+    // read for each of the 10,000 connects after a hub restart; the satellite's first exec finds it).
+    const sat = (await store.getSatellite(a.deviceId)) ?? null;
     if (sat) projectCache.set(sat.id, sat.project);
     audit.log({
       actor: a.principal,

@@ -55,11 +55,18 @@ export const devicesStoreFactory = ({
   db,
   driver = 'sqlite',
   readCacheMs = READ_CACHE_MS,
+  satelliteCacheMs = readCacheMs,
 }: {
   db: Db;
   driver?: 'sqlite' | 'postgres';
   /** How long a cached read may be served while nothing changed (see `cached`). */
   readCacheMs?: number;
+  /**
+   * The same for a read of one satellite by id (`getSatellite`; an exec by id resolves through
+   * it). A single hub sees every change of such a view itself, last_seen included (see `patch`),
+   * and may keep it until it changes.
+   */
+  satelliteCacheMs?: number;
 }) => {
   // The lookups behind resolving one satellite (every exec does): compiled once.
   const q = {
@@ -228,56 +235,70 @@ export const devicesStoreFactory = ({
   }
 
   // Reads of satellites (fleet pages, lookups by reference: every exec resolves its satellite)
-  // are served from memory for up to `readCacheMs`, and only while nothing they show changed.
-  // Every write below bumps `version` once it is done. A write that concerns one satellite (its
-  // presence, its tokens) ends the cached reads of that satellite and every read of several
-  // (pages, fan-out targets); any other write (new, renamed, retagged or deleted satellites, the
-  // whole fleet going offline) and every change another hub instance announces (`invalidate()`)
-  // ends them all. So one satellite connecting does not send every exec of the fleet to the
-  // database. The views are frozen: callers share them.
+  // are served from memory for up to `readCacheMs` (`satelliteCacheMs` for one satellite by id),
+  // and only while nothing they show changed. Every write below bumps `version` once it is done.
+  // A write that concerns one satellite (its presence, its tokens) ends the cached reads of that
+  // satellite and every read of several (pages, fan-out targets); a new, renamed, retagged or
+  // deleted satellite also ends every read by reference (it may now match a name or slug); the
+  // whole fleet going offline and every change another hub instance announces (`invalidate()`)
+  // end them all. So one satellite connecting or pairing does not send every exec of the fleet to
+  // the database. The views are frozen: callers share them.
   let version = 0;
   /** Version of the last write that ended every cached read. */
   let broadAt = 0;
+  /** Version of the last write that ended every read by reference. */
+  let refsAt = 0;
   /** Version of the last write concerning each satellite (since `broadAt`). */
   const changedAt = new Map<string, number>();
   interface Entry {
     /** `version` when the read started. */
     v: number;
     at: number;
+    /** How long it may be served. */
+    ttl: number;
     value: Promise<unknown>;
     /** The satellites a read of one (by id or reference) found, once it is done; absent: a read of several. */
     ids?: string[];
+    /** The value, once the read is done (a read of one satellite by id: what `patch` updates). */
+    done?: unknown;
+    /** A read by reference (id, slug or name). */
+    ref: boolean;
   }
   const cache = new Map<string, Entry>();
-  function changed(id: string | null): void {
+  /** `refs`: the write may change what references find (a new, renamed or deleted satellite). */
+  function changed(id: string | null, refs = false): void {
     version++;
     if (id === null) {
       broadAt = version;
       cache.clear();
       changedAt.clear();
-    } else changedAt.set(id, version);
+    } else {
+      changedAt.set(id, version);
+      if (refs) refsAt = version;
+    }
   }
   /** Whether nothing the entry shows was written since its read started (while a read is on its way: nothing at all). */
   function current(e: Entry): boolean {
-    if (broadAt > e.v) return false;
+    if (broadAt > e.v || (e.ref && refsAt > e.v)) return false;
     if (!e.ids) return version === e.v;
     for (const id of e.ids) if ((changedAt.get(id) ?? 0) > e.v) return false;
     return true;
   }
   /** `idsOf`: for reads of single satellites, the satellites a result holds. */
-  function cached<T>(key: string, load: () => Promise<T>, idsOf?: (v: T) => string[]): Promise<T> {
+  function cached<T>(key: string, load: () => Promise<T>, idsOf?: (v: T) => string[], ttl = readCacheMs): Promise<T> {
     const now = Date.now();
     const hit = cache.get(key);
-    if (hit && now - hit.at < readCacheMs && current(hit)) return hit.value as Promise<T>;
+    if (hit && now - hit.at < hit.ttl && current(hit)) return hit.value as Promise<T>;
     const value = load();
     // Full: start afresh (evicting the oldest entry one at a time makes V8's Map skip ever more
     // deleted slots on keys().next()).
     if (cache.size >= READ_CACHE_ENTRIES) cache.clear();
-    const entry: Entry = { v: version, at: now, value };
+    const entry: Entry = { v: version, at: now, ttl, value, ref: key.startsWith('ref:') };
     cache.set(key, entry);
     value.then(
       (v) => {
         if (idsOf) entry.ids = idsOf(v);
+        entry.done = v;
       },
       () => {
         if (cache.get(key) === entry) cache.delete(key);
@@ -285,11 +306,48 @@ export const devicesStoreFactory = ({
     );
     return value;
   }
-  /** After a write (done, or failed half-way): `idOf` names the one satellite it concerned, or null for a broad one. */
+  /**
+   * A write that set exactly `fields` on satellite `id` (and succeeded): its cached view by id, if
+   * it showed the row as it was right before (nothing else changed it since its read), becomes
+   * the view of the row as it is now, instead of being read again. So a connect or a heartbeat
+   * does not send the satellite's next exec to the database. With `bump` false (last_seen only)
+   * the write ends no other cached read: pages show last_seen as of their read.
+   */
+  function patch(id: string, fields: Partial<SatellitesTable>, bump = true): void {
+    const e = cache.get(`get:${id}`);
+    const before = e?.done && current(e) ? (e.done as SatelliteView) : undefined;
+    if (bump) changed(id);
+    if (!e || !before) return;
+    const view = patchedView(before, fields);
+    if (!view) {
+      cache.delete(`get:${id}`);
+      return;
+    }
+    e.value = Promise.resolve(view);
+    e.done = view;
+    e.v = version;
+  }
+  /** `view` with `fields` (columns of the row) applied; undefined when a field is not one a view shows as is. */
+  function patchedView(view: SatelliteView, fields: Partial<SatellitesTable>): SatelliteView | undefined {
+    const out: Record<string, unknown> = { ...view };
+    for (const [k, v] of Object.entries(fields)) {
+      if (v === undefined || k === 'instance_id') continue;
+      if (k === 'commands' || k === 'approved_commands') out[k] = shared<string[]>(v as string, []);
+      else if (k === 'policy') out[k] = shared<Record<string, unknown>>(v as string, {});
+      else if (PLAIN_COLUMNS.has(k)) out[k] = v;
+      else return undefined;
+    }
+    out.pending_claims = pendingClaims(out.commands as string[], out.approved_commands as string[]);
+    return Object.freeze(out) as unknown as SatelliteView;
+  }
+  /** After a write (done, or failed half-way): what it concerned (see `Concern`). */
   const writes =
-    <T>(idOf: (args: unknown[]) => string | null) =>
+    <T>(concern: (args: unknown[]) => Concern) =>
     (p: Promise<T>, args: unknown[]): Promise<T> =>
-      p.finally(() => changed(idOf(args)));
+      p.finally(() => {
+        const c = concern(args);
+        changed(c.id, c.refs);
+      });
 
   const api = {
     listSatellites(f: SatelliteFilter): Promise<{ items: SatelliteView[]; total: number }> {
@@ -301,12 +359,19 @@ export const devicesStoreFactory = ({
       return cached(
         `get:${id}`,
         () => getNow(id, db),
-        (v) => (v ? [v.id] : []),
+        // Found or not, the read concerns this id (a satellite paired later ends a "not found").
+        () => [id],
+        satelliteCacheMs,
       );
     },
 
     /** Candidates for a user-given reference: exact id, slug, or name (at most 5 by name). */
-    findByRef(ref: string): Promise<SatelliteView[]> {
+    async findByRef(ref: string): Promise<SatelliteView[]> {
+      // An id (64 hex digits) is never a slug (at most 40 characters): the satellite, if it exists.
+      if (DEVICE_ID.test(ref)) {
+        const sat = await api.getSatellite(ref);
+        if (sat) return [sat];
+      }
       return cached(
         `ref:${ref}`,
         async () => {
@@ -368,16 +433,20 @@ export const devicesStoreFactory = ({
     },
 
     async setPresence(id: string, fields: Partial<SatellitesTable>): Promise<void> {
-      await db.updateTable('satellites').set(fields).where('id', '=', id).execute();
+      try {
+        await db.updateTable('satellites').set(fields).where('id', '=', id).execute();
+      } catch (err) {
+        changed(id);
+        throw err;
+      }
+      patch(id, fields);
     },
 
     async touchLastSeen(ids: string[], at: string): Promise<void> {
       for (let i = 0; i < ids.length; i += 500) {
-        await db
-          .updateTable('satellites')
-          .set({ last_seen: at })
-          .where('id', 'in', ids.slice(i, i + 500))
-          .execute();
+        const part = ids.slice(i, i + 500);
+        await db.updateTable('satellites').set({ last_seen: at }).where('id', 'in', part).execute();
+        for (const id of part) patch(id, { last_seen: at }, false);
       }
     },
 
@@ -579,31 +648,53 @@ export const devicesStoreFactory = ({
     },
   };
   // Every write of satellites, their tags or their tokens (roles) ends cached reads (see `cached`).
-  for (const [m, idOf] of Object.entries(WRITES) as [keyof typeof WRITES, (args: unknown[]) => string | null][]) {
+  for (const [m, concern] of Object.entries(WRITES) as [keyof typeof WRITES, (args: unknown[]) => Concern][]) {
     const f = api[m] as (...args: unknown[]) => Promise<unknown>;
-    const after = writes(idOf);
+    const after = writes(concern);
     (api as Record<string, unknown>)[m] = (...args: unknown[]) => after(f(...args), args);
   }
   return api;
 };
 
-const broad = (): null => null;
-const firstArg = (args: unknown[]): string => args[0] as string;
-/** The writes that change what reads show, and the one satellite each concerns (null: possibly any). */
+/** What a write concerned: one satellite (`refs`: and what references find), or (`id` null) possibly any. */
+type Concern = { id: string | null; refs?: boolean };
+const broad = (): Concern => ({ id: null });
+const firstArg = (args: unknown[]): Concern => ({ id: args[0] as string });
+/** The writes that change what reads show, and what each concerns. */
 const WRITES = {
-  insertSatellite: broad, // a new satellite may match any reference, page or tag
-  updateSatellite: broad, // renames and retags change what references, pages and tags find
-  setPresence: firstArg,
-  // Not touchLastSeen: heartbeats store last_seen every tick, which would end cached reads all the
-  // time (each exec would read its satellite afresh). A cached view's last_seen lags by at most the
-  // cache time.
+  // A new satellite may match any reference; renames, retags and deletes change what references,
+  // pages and tags find. Other satellites' views by id stay.
+  insertSatellite: (args: unknown[]): Concern => ({ id: (args[0] as SatellitesTable).id, refs: true }),
+  updateSatellite: (args: unknown[]): Concern => ({ id: args[0] as string, refs: true }),
+  // Not setPresence: it updates the satellite's cached view itself (`patch`). Not touchLastSeen:
+  // heartbeats store last_seen every tick, which would end cached reads all the time (each exec
+  // would read its satellite afresh); it updates the cached view by id, and pages show last_seen
+  // as of their read.
   markAllOffline: broad,
   setOfflineIfHeldBy: firstArg,
   setOfflineForInstance: broad,
-  deleteSatellite: broad,
-  insertToken: (args: unknown[]) => (args[0] as { device_id: string }).device_id,
+  deleteSatellite: (args: unknown[]): Concern => ({ id: args[0] as string, refs: true }),
+  insertToken: (args: unknown[]): Concern => ({ id: (args[0] as { device_id: string }).device_id }),
   revokeTokens: firstArg,
 } as const;
+/** A device id: the SHA-256 of its public key in hex (sdk `deviceIdFromPublicKey`). */
+const DEVICE_ID = /^[0-9a-f]{64}$/;
+/** Columns a satellite view shows as they are stored. */
+const PLAIN_COLUMNS = new Set([
+  'slug',
+  'name',
+  'hostname',
+  'os',
+  'os_release',
+  'arch',
+  'agent_version',
+  'project',
+  'status',
+  'remote_ip',
+  'last_seen',
+  'created_at',
+  'updated_at',
+]);
 /**
  * How long a cached read of satellites may be served (if nothing changed meanwhile) when other
  * hub instances share the database: their changes arrive as bus events, which a Redis outage can
