@@ -91,6 +91,29 @@ export function cpuMsOf(pid, withChildren = false) {
   return ((own + children) * 1000) / CLOCK_TICKS;
 }
 
+/**
+ * Waits until process `pid` has used less than `maxShare` of one CPU over the last `windowMs`
+ * (sampled every `windowMs / 4`), at most `timeoutMs`. Returns { ms, quiet, lastShare }.
+ */
+export async function waitQuiet(pid, { maxShare = 0.2, windowMs = 1000, timeoutMs = 60_000 } = {}) {
+  const t0 = performance.now();
+  const step = windowMs / 4;
+  const samples = [{ t: t0, cpu: cpuMsOf(pid) }];
+  let share = 1;
+  while (performance.now() - t0 < timeoutMs) {
+    await new Promise((r) => setTimeout(r, step));
+    const now = { t: performance.now(), cpu: cpuMsOf(pid) };
+    samples.push(now);
+    while (samples.length > 1 && now.t - samples[1].t >= windowMs) samples.shift();
+    const first = samples[0];
+    if (now.t - first.t >= windowMs) {
+      share = (now.cpu - first.cpu) / (now.t - first.t);
+      if (share < maxShare) return { ms: Math.round(now.t - t0), quiet: true, lastShare: Math.round(share * 100) / 100 };
+    }
+  }
+  return { ms: Math.round(performance.now() - t0), quiet: false, lastShare: Math.round(share * 100) / 100 };
+}
+
 /** CPU time the whole machine has spent busy (all CPUs, everything but idle and iowait), in ms. */
 export function machineBusyMs() {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);

@@ -21,7 +21,7 @@ import {
   timeline,
 } from './fleet.js';
 import { createHubApi } from './http.js';
-import { cpuMsOf, memoryOf } from './proc.js';
+import { cpuMsOf, memoryOf, waitQuiet } from './proc.js';
 import { round, summarize } from './stats.js';
 
 /** Fresh temp data dir (the bench's pid in its name, so a killed bench's dirs are found later). */
@@ -120,6 +120,13 @@ export async function startFleet({
     if (fleet.connect.hubReportedNodes !== null && fleet.connect.hubReportedNodes !== n) {
       throw new Error(`hub reports ${fleet.connect.hubReportedNodes} connected nodes, expected ${n}`);
     }
+    // New satellites pair on their first connect: the hub is still storing pairings, tokens and
+    // presence for a while after the last hello. The steady-state sections (RTT, fan-out) start
+    // once it is done, not in the middle of a connect storm (the restart section measures that).
+    fleet.settle = await waitQuiet(hub.child.pid, { maxShare: 0.2, windowMs: 1000, timeoutMs: 60_000 });
+    log(
+      `${label}: hub settled ${(fleet.settle.ms / 1000).toFixed(1)} s after the last hello${fleet.settle.quiet ? '' : ` (still at ${Math.round(fleet.settle.lastShare * 100)} % CPU after 60 s)`}`,
+    );
     return fleet;
   } catch (err) {
     await fleet.close().catch(() => {});

@@ -20,6 +20,8 @@ export default {
       ...v,
       measured: `${f.connect.hubReportedNodes ?? '?'} connected in ${(f.connect.totalMs / 1000).toFixed(1)} s; ${f.memory.perSatelliteKB} KB/satellite`,
       connect: f.connect,
+      /** After the last hello, until the hub's CPU fell under 20 % of a core (first connects pair: storing them goes on). */
+      hubSettle: f.settle,
       hubMemory: f.memory,
       comparison:
         relay?.perConnectionKB > 0

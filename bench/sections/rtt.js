@@ -17,8 +17,11 @@ export default {
       const j = Math.floor(Math.random() * (i + 1));
       [targets[i], targets[j]] = [targets[j], targets[i]];
     }
-    // Warm-up (not counted): JIT, prepared statements, and 64 keep-alive sockets already open.
-    const warm = await pool(targets.slice(0, Math.min(1000, targets.length)), 64, (id) => f.api.exec(id));
+    // Warm-up (not counted): JIT, prepared statements, and every keep-alive socket of the load
+    // generator open. With only some open, the first hiccup made it open more in the middle of the
+    // measurement, and the hub's work for those new connections made a stall of up to ~2 s in the
+    // first seconds (seen in every run until 2026-11-27).
+    const warm = await pool(targets.slice(0, Math.min(2000, targets.length)), f.httpConcurrency, (id) => f.api.exec(id));
     const tcp0 = tcpExt();
     const warmFailed = warm.filter((x) => !x.ok).length;
     startLoopWindow(f.hub.child, f.workers);
