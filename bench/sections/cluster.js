@@ -4,7 +4,7 @@ import pg from 'pg';
 import { stopChild } from '../lib/children.js';
 import { connectWorkers, fixedRate, log, makeApiKey, SATELLITE_WORKER, shardsOf, startHub, startWorkers } from '../lib/fleet.js';
 import { createHubApi } from '../lib/http.js';
-import { memoryOf } from '../lib/proc.js';
+import { memoryOf, waitQuiet } from '../lib/proc.js';
 import { freshDataDir } from '../lib/sim-fleet.js';
 import { round } from '../lib/stats.js';
 import { verdict } from './common.js';
@@ -96,6 +96,9 @@ export default {
         ids.push(conn.msgs.flatMap((m) => m.ids));
       }
       const after = hubs.map((h) => memoryOf(h.child.pid).rssKB);
+      // As in the shared fleet (sim-fleet.js): the RTT is measured once both hubs are done storing the pairings.
+      const settle = await Promise.all(hubs.map((h) => waitQuiet(h.child.pid, { maxShare: 0.2, windowMs: 1000, timeoutMs: 60_000 })));
+      log(`cluster: hubs settled after ${settle.map((x) => `${(x.ms / 1000).toFixed(1)} s${x.quiet ? '' : ' (not quiet)'}`).join(' / ')}`);
       const onlineA = await apis[0].request('GET', '/api/v1/satellites?status=online&per_page=1');
       const onlineTotal = onlineA.body?.pagination?.total ?? null;
       const rate = ctx.opts.clusterRttRate ?? 200;
@@ -115,6 +118,7 @@ export default {
         measured: `${onlineTotal} online across 2 instances; RTT p50 same ${same.latencyMs.p50} ms / cross ${cross.latencyMs.p50} ms at ${rate}/s`,
         satellites: { perInstance: perHub, total, onlineReported: onlineTotal, connectMs: round(connectMs, 0) },
         hubRssPerSatelliteKB: hubs.map((_, i) => round((after[i] - before[i]) / perHub, 1)),
+        hubSettle: settle,
         rtt: {
           rate,
           durationS,

@@ -127,8 +127,15 @@ for (const d of drivers) {
       const [row] = await store.db.selectFrom('satellites').select('last_seen').where('id', '=', id).execute();
       expect(row?.last_seen).toBe(seen);
       // A connect's presence write: the view by id takes exactly the written columns, still without a read.
-      await s.setPresence(id, { status: 'online', last_seen: now(), remote_ip: '10.1.2.3', commands: '["system.info","file.read"]', instance_id: 'hub_x' });
+      const written = await s.setPresence(id, {
+        status: 'online',
+        last_seen: now(),
+        remote_ip: '10.1.2.3',
+        commands: '["system.info","file.read"]',
+        instance_id: 'hub_x',
+      });
       const online = await s.getSatellite(id);
+      expect(written).toBe(online);
       expect(online).toMatchObject({ status: 'online', remote_ip: '10.1.2.3', hostname: 'cache-1.local' });
       expect(online?.commands).toEqual(['system.info', 'file.read']);
       expect(online?.pending_claims).toEqual(['file.read']);

@@ -460,11 +460,16 @@ export const devicesServiceFactory = ({
       arch: params.client.arch ?? null,
       agent_version: params.client.version,
     };
-    await store.setPresence(a.deviceId, { ...presence, instance_id: instanceId, commands: toJson(params.commands), policy: toJson(params.policy ?? {}) });
+    // The handshake has just read the row: the write updates that cached view (no new read for
+    // each of the 10,000 connects after a hub restart; the satellite's first exec finds it).
+    const written = await store.setPresence(a.deviceId, {
+      ...presence,
+      instance_id: instanceId,
+      commands: toJson(params.commands),
+      policy: toJson(params.policy ?? {}),
+    });
     lastSeen.set(a.deviceId, Date.now());
-    // The handshake has just read the row and the write above updated that cached view (no new
-    // read for each of the 10,000 connects after a hub restart; the satellite's first exec finds it).
-    const sat = (await store.getSatellite(a.deviceId)) ?? null;
+    const sat = written ?? (await store.getSatellite(a.deviceId)) ?? null;
     if (sat) projectCache.set(sat.id, sat.project);
     audit.log({
       actor: a.principal,

@@ -313,19 +313,20 @@ export const devicesStoreFactory = ({
    * does not send the satellite's next exec to the database. With `bump` false (last_seen only)
    * the write ends no other cached read: pages show last_seen as of their read.
    */
-  function patch(id: string, fields: Partial<SatellitesTable>, bump = true): void {
+  function patch(id: string, fields: Partial<SatellitesTable>, bump = true): SatelliteView | undefined {
     const e = cache.get(`get:${id}`);
     const before = e?.done && current(e) ? (e.done as SatelliteView) : undefined;
     if (bump) changed(id);
-    if (!e || !before) return;
+    if (!e || !before) return undefined;
     const view = patchedView(before, fields);
     if (!view) {
       cache.delete(`get:${id}`);
-      return;
+      return undefined;
     }
     e.value = Promise.resolve(view);
     e.done = view;
     e.v = version;
+    return view;
   }
   /** `view` with `fields` (columns of the row) applied; undefined when a field is not one a view shows as is. */
   function patchedView(view: SatelliteView, fields: Partial<SatellitesTable>): SatelliteView | undefined {
@@ -432,14 +433,15 @@ export const devicesStoreFactory = ({
       });
     },
 
-    async setPresence(id: string, fields: Partial<SatellitesTable>): Promise<void> {
+    /** Returns the satellite's view as written, when its cached view could be updated (else read it). */
+    async setPresence(id: string, fields: Partial<SatellitesTable>): Promise<SatelliteView | undefined> {
       try {
         await db.updateTable('satellites').set(fields).where('id', '=', id).execute();
       } catch (err) {
         changed(id);
         throw err;
       }
-      patch(id, fields);
+      return patch(id, fields);
     },
 
     async touchLastSeen(ids: string[], at: string): Promise<void> {
