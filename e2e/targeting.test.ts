@@ -52,11 +52,15 @@ describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () =
     const wide: Awaited<ReturnType<typeof simNode>>[] = [];
     try {
       for (let i = 0; i < 300; i++) wide.push(await simNode(t.wsUrl, `wide-${String(i).padStart(3, '0')}`, { tags: ['wide'] }));
+      const audited = async () => (await t.api('GET', '/api/v1/audit/logs?action=command.exec&per_page=1')).body.pagination.total as number;
+      const before = await audited();
       const res = await t.api('POST', '/api/v1/exec', { target: { tag: 'wide' }, command: 'system.info', concurrency: 40 });
       expect(res.status, JSON.stringify(res.body).slice(0, 500)).toBe(200);
       expect(res.body.data.summary).toMatchObject({ total: 300, succeeded: 300, failed: 0 });
       expect(new Set(res.body.data.results.map((r: { job_id: string }) => r.job_id)).size).toBe(300);
       expect(res.body.data.results.map((r: { slug: string }) => r.slug)).toEqual(wide.map((_, i) => `wide-${String(i).padStart(3, '0')}`));
+      // One audit entry per target (their write-ahead lines go out a turn at a time).
+      expect((await audited()) - before).toBe(300);
     } finally {
       await Promise.all(wide.map((n) => n.client.close()));
     }

@@ -1,9 +1,10 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../store/db.js';
+import { rowFromWalLine } from './audit-chain.js';
 import { auditServiceFactory } from './audit-service.js';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-audit-wal-'));
@@ -55,6 +56,32 @@ describe('audit write-ahead log', () => {
     // The dying process's late flush (ids already stored) changes nothing.
     await dying.close();
     expect((await next.verify()).ok).toBe(true);
+    await next.close();
+    await store.close();
+  });
+
+  it('batched entries reach the write-ahead log at the end of the turn or on settleWal(), always in chain order', async () => {
+    const store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'c.db') });
+    const walDir = path.join(dir, 'wal-c');
+    const logger = pino({ level: 'silent' });
+    const a = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
+    const lines = () => readdirSync(walDir).flatMap((f) => readFileSync(path.join(walDir, f), 'utf8').split('\n').filter(Boolean));
+    for (let i = 0; i < 5; i++) a.log(entry(i), { batched: true });
+    expect(lines()).toHaveLength(0);
+    await new Promise((r) => setImmediate(r));
+    expect(lines()).toHaveLength(5);
+    // An entry that is not batched writes the held ones first.
+    a.log(entry(5), { batched: true });
+    a.log(entry(6));
+    expect(lines()).toHaveLength(7);
+    a.log(entry(7), { batched: true });
+    a.settleWal();
+    expect(lines().map((l) => rowFromWalLine(l)?.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    // A process that died now: all eight come back and the chain verifies.
+    const next = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
+    expect(await next.recover()).toBe(8);
+    expect((await next.verify()).ok).toBe(true);
+    await a.close();
     await next.close();
     await store.close();
   });

@@ -103,7 +103,7 @@ export const commandsServiceFactory = ({
   resolveRef: (ref: string) => Promise<SatelliteView>;
   resolveTargets: (t: Target) => Promise<SatelliteView[]>;
   bus: Bus;
-  audit: Pick<AuditService, 'log'>;
+  audit: Pick<AuditService, 'log' | 'settleWal'>;
   approvals: ApprovalsService;
   policy: ApprovalsConfig;
   signer: HubSigner;
@@ -159,8 +159,10 @@ export const commandsServiceFactory = ({
   /**
    * `data`: the node's answer as an object when there is one (`patch.result` is its JSON): not
    * parsed again. `startedMs`: when the job was sent, if the caller knows (saves parsing `started_at`).
+   * `inBatch`: a job of a fan-out, which answers once all its jobs are done (its audit entry's
+   * write-ahead line may go out with the others of this turn; see `audit.log`).
    */
-  async function finish(job: JobsTable, patch: Partial<JobsTable>, data?: unknown, startedMs?: number): Promise<JobView> {
+  async function finish(job: JobsTable, patch: Partial<JobsTable>, data?: unknown, startedMs?: number, inBatch = false): Promise<JobView> {
     const finished = Date.now();
     const full: JobsTable = {
       ...job,
@@ -202,25 +204,28 @@ export const commandsServiceFactory = ({
     const parsed = data !== undefined ? data : full.result ? JSON.parse(full.result) : null;
     const view = toJobView(full, { params: parsedParams(full.params), result: parsed });
     const res = parsed as { exitCode?: number } | null;
-    audit.log({
-      actor: { type: job.actor_type, id: job.actor_id, name: job.actor_name, ip: job.source_ip ?? undefined },
-      action: 'command.exec',
-      target: { type: 'satellite', id: job.satellite_id },
-      correlationId: job.correlation_id,
-      details: {
-        job_id: job.id,
-        command: job.command,
-        params: parsedParams(job.params),
-        state: full.state,
-        duration_ms: full.duration_ms,
-        source: job.source,
-        ...(job.batch_id ? { batch_id: job.batch_id } : {}),
-        ...(job.approval_id ? { approval_id: job.approval_id } : {}),
-        ...(res && typeof res === 'object' && 'exitCode' in res ? { exit_code: res.exitCode } : {}),
+    audit.log(
+      {
+        actor: { type: job.actor_type, id: job.actor_id, name: job.actor_name, ip: job.source_ip ?? undefined },
+        action: 'command.exec',
+        target: { type: 'satellite', id: job.satellite_id },
+        correlationId: job.correlation_id,
+        details: {
+          job_id: job.id,
+          command: job.command,
+          params: parsedParams(job.params),
+          state: full.state,
+          duration_ms: full.duration_ms,
+          source: job.source,
+          ...(job.batch_id ? { batch_id: job.batch_id } : {}),
+          ...(job.approval_id ? { approval_id: job.approval_id } : {}),
+          ...(res && typeof res === 'object' && 'exitCode' in res ? { exit_code: res.exitCode } : {}),
+        },
+        result: full.state === 'succeeded' ? 'success' : 'failure',
+        error: full.error_code ? `${full.error_code}: ${full.error_message ?? ''}` : undefined,
       },
-      result: full.state === 'succeeded' ? 'success' : 'failure',
-      error: full.error_code ? `${full.error_code}: ${full.error_message ?? ''}` : undefined,
-    });
+      inBatch ? { batched: true } : undefined,
+    );
     const waiters = finalWaiters.get(job.id);
     if (waiters) {
       finalWaiters.delete(job.id);
@@ -253,6 +258,8 @@ export const commandsServiceFactory = ({
 
   /** Sends a job to its node and records the outcome (`signed`: already signed with its batch). */
   function dispatch(job: JobsTable, params: Record<string, unknown>, signed?: InvokeParams): Promise<JobView> {
+    // Signed with its batch: a fan-out's job (see finish).
+    const inBatch = signed !== undefined;
     const run = (async () => {
       const startedMs = Date.now();
       job.state = 'running';
@@ -274,17 +281,19 @@ export const commandsServiceFactory = ({
           },
           data ?? null,
           startedMs,
+          inBatch,
         );
       } catch (err) {
         const e = err instanceof HiveError ? err : new HiveError('INTERNAL_ERROR', (err as Error).message);
         if (cancelRequested.has(job.id))
-          return finish(job, { state: 'cancelled', error_code: 'JOB_CANCELLED', error_message: 'cancelled by an operator' }, undefined, startedMs);
+          return finish(job, { state: 'cancelled', error_code: 'JOB_CANCELLED', error_message: 'cancelled by an operator' }, undefined, startedMs, inBatch);
         const timedOut = e.code === 'TIMEOUT' || e.code === 'COMMAND_TIMEOUT';
         return finish(
           job,
           { state: timedOut ? 'timed_out' : 'failed', error_code: timedOut ? 'COMMAND_TIMEOUT' : e.code, error_message: e.message },
           undefined,
           startedMs,
+          inBatch,
         );
       }
     })();
@@ -534,6 +543,8 @@ export const commandsServiceFactory = ({
     }
     sendChunk();
     await Promise.all(finals);
+    // Its jobs' audit entries are in the write-ahead log before the answer goes out.
+    audit.settleWal();
     const summary = { total: results.length, succeeded: 0, failed: 0, offline: 0, denied: 0, timed_out: 0, pending_approval: 0, queued: 0, cancelled: 0 };
     for (const r of results) {
       if (r.error?.code === 'SATELLITE_OFFLINE') summary.offline++;
