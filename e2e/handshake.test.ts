@@ -184,7 +184,10 @@ describe('handshake security and protocol limits', () => {
     op.send('{not json');
     expect((await op.next((f) => f.event === 'error')).payload.code).toBe('BAD_FRAME');
     op.send({ type: 'req', id: 'x1' });
-    expect((await op.next((f) => f.id === 'x1')).error.code).toBe('BAD_FRAME');
+    const x1 = (await op.next((f) => f.id === 'x1')).error;
+    expect(x1.code).toBe('BAD_FRAME');
+    // The schema's own words on what is wrong.
+    expect(x1.details.issues.length).toBeGreaterThan(0);
     op.send({ type: 'req', id: 'x2', method: 'does.not.exist' });
     expect((await op.next((f) => f.id === 'x2')).error.code).toBe('UNKNOWN_METHOD');
     op.send({ type: 'req', id: 'x3', method: 'satellites.list', params: { per_page: 'many' } });

@@ -20,4 +20,6 @@ export {
   verifySignature,
 } from './identity.js';
 export { type MerkleStep, merkleLeaf, merkleRootOf, merkleTree } from './merkle.js';
+/** `Frame.parse` of the protocol without zod (a differential test pins it to the schema). */
+export { parseFrame } from './protocol-lite.js';
 export { type HubTrust, normalizeFingerprint, sameFingerprint, secureConnector, type TlsSeen } from './tls.js';
