@@ -92,17 +92,19 @@ export function cpuMsOf(pid, withChildren = false) {
 }
 
 /**
- * Waits until process `pid` has used less than `maxShare` of one CPU over the last `windowMs`
+ * Waits until process `pid` (null: the machine) has used less than `maxShare` of one CPU (of all) over the last `windowMs`
  * (sampled every `windowMs / 4`), at most `timeoutMs`. Returns { ms, quiet, lastShare }.
  */
 export async function waitQuiet(pid, { maxShare = 0.2, windowMs = 1000, timeoutMs = 60_000 } = {}) {
+  // pid null: the whole machine, as a share of all its CPUs.
+  const busy = pid === null ? () => machineBusyMs() / os.cpus().length : () => cpuMsOf(pid);
   const t0 = performance.now();
   const step = windowMs / 4;
-  const samples = [{ t: t0, cpu: cpuMsOf(pid) }];
+  const samples = [{ t: t0, cpu: busy() }];
   let share = 1;
   while (performance.now() - t0 < timeoutMs) {
     await new Promise((r) => setTimeout(r, step));
-    const now = { t: performance.now(), cpu: cpuMsOf(pid) };
+    const now = { t: performance.now(), cpu: busy() };
     samples.push(now);
     while (samples.length > 1 && now.t - samples[1].t >= windowMs) samples.shift();
     const first = samples[0];

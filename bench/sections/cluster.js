@@ -98,7 +98,10 @@ export default {
       const after = hubs.map((h) => memoryOf(h.child.pid).rssKB);
       // As in the shared fleet (sim-fleet.js): the RTT is measured once both hubs are done storing the pairings.
       const settle = await Promise.all(hubs.map((h) => waitQuiet(h.child.pid, { maxShare: 0.2, windowMs: 1000, timeoutMs: 60_000 })));
-      log(`cluster: hubs settled after ${settle.map((x) => `${(x.ms / 1000).toFixed(1)} s${x.quiet ? '' : ' (not quiet)'}`).join(' / ')}`);
+      // …and PostgreSQL is done with what 20,000 pairings left it (autovacuum, checkpoints): the
+      // hubs wait on it at a few percent CPU, RTT p50 was 100–300 ms on slow days otherwise.
+      settle.push(await waitQuiet(null, { maxShare: 0.25, windowMs: 2000, timeoutMs: 60_000 }));
+      log(`cluster: hubs A / B / the machine settled after ${settle.map((x) => `${(x.ms / 1000).toFixed(1)} s${x.quiet ? '' : ' (not quiet)'}`).join(' / ')}`);
       const onlineA = await apis[0].request('GET', '/api/v1/satellites?status=online&per_page=1');
       const onlineTotal = onlineA.body?.pagination?.total ?? null;
       const rate = ctx.opts.clusterRttRate ?? 200;
