@@ -8,13 +8,13 @@ import { startCheckpointer } from './checkpointer.js';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-checkpointer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Commits `n` transactions of ~64 KB back to back (a turn of the event loop every 5), noting the largest WAL seen. */
+/** Commits `n` transactions of ~64 KB back to back (a turn of the event loop every 2), noting the largest WAL seen. */
 async function writeSteadily(file: string, walLimitBytes: number, n: number): Promise<number> {
   const db = new SQLite(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.exec('create table if not exists t (id integer primary key, v blob)');
-  const cp = startCheckpointer(db, file, 250, { walLimitBytes, checkEveryMs: 5 });
+  const cp = startCheckpointer(db, file, 5, { walLimitBytes });
   const insert = db.prepare('insert into t (v) values (?)');
   const tx = db.transaction(() => {
     for (let i = 0; i < 16; i++) insert.run(Buffer.alloc(4096, i));
@@ -23,7 +23,7 @@ async function writeSteadily(file: string, walLimitBytes: number, n: number): Pr
   for (let i = 0; i < n; i++) {
     tx();
     largest = Math.max(largest, statSync(`${file}-wal`).size);
-    if (i % 5 === 4) await new Promise((r) => setTimeout(r, 1));
+    if (i % 2 === 1) await new Promise((r) => setTimeout(r, 1));
   }
   await cp.close();
   db.close();

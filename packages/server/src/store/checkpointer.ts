@@ -9,15 +9,14 @@ import type SQLite from 'better-sqlite3';
  * a fan-out or a burst of commands. Here the hub's connection never checkpoints; a worker thread
  * with its own connection does, every `intervalMs` (PASSIVE: it never blocks readers or the
  * writer). Should the worker die, the connection checkpoints itself again as before.
- */
-/**
- * Under a steady stream of commits the worker's PASSIVE checkpoints never catch up completely (each
- * ends behind the commits made while it ran), and SQLite starts the WAL over only after a complete
- * one: the WAL grew without end (1.4 GB after a few minutes of 1,000 commands a second, and a
- * restart after SIGKILL read all of it before listening). So once the WAL is past `walLimitBytes`,
- * the hub's own connection checkpoints too, between two of its transactions (nothing is
- * committed meanwhile, so it completes: only the frames since the worker's last pass, and an
- * fsync); the next commit starts the WAL over and `journal_size_limit` cuts the file back.
+ *
+ * Under a steady stream of commits the worker's checkpoints never catch up completely (each ends
+ * behind the commits made while it ran), and SQLite starts the WAL over only after a complete one:
+ * the WAL grew without end (1.4 GB after a few minutes of 1,000 commands a second, read in full by
+ * a restart after a crash). So when the WAL is past `walLimitBytes` after a pass of the worker,
+ * the hub's own connection checkpoints what was committed since (between two of its own
+ * transactions: it completes), the next commit starts the WAL over, and `journal_size_limit` cuts
+ * the file back to the limit.
  */
 const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
@@ -25,32 +24,15 @@ export function startCheckpointer(
   sqlite: SQLite.Database,
   file: string,
   intervalMs = 250,
-  opts: { walLimitBytes?: number; checkEveryMs?: number } = {},
+  opts: { walLimitBytes?: number } = {},
 ): { close(): Promise<void> } {
   const walLimit = opts.walLimitBytes ?? WAL_LIMIT_BYTES;
   sqlite.pragma(`journal_size_limit = ${walLimit}`);
-  const walFile = `${file}-wal`;
-  const bound = setInterval(() => {
-    let size = 0;
-    try {
-      size = statSync(walFile).size;
-    } catch {
-      return;
-    }
-    if (size > walLimit && sqlite.open) {
-      try {
-        sqlite.pragma('wal_checkpoint(PASSIVE)');
-      } catch {
-        /* busy (the worker is checkpointing): next time */
-      }
-    }
-  }, opts.checkEveryMs ?? 1000);
-  bound.unref();
   const code = `
     const { workerData, parentPort } = require('node:worker_threads');
     const Database = require(workerData.module);
     const db = new Database(workerData.file, { fileMustExist: true });
-    const tick = () => { try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {} };
+    const tick = () => { try { db.pragma('wal_checkpoint(PASSIVE)'); parentPort.postMessage('pass'); } catch {} };
     const timer = setInterval(tick, workerData.intervalMs);
     parentPort.on('message', () => { clearInterval(timer); tick(); db.close(); parentPort.close(); });
   `;
@@ -59,6 +41,14 @@ export function startCheckpointer(
   worker.unref();
   sqlite.pragma('wal_autocheckpoint = 0');
   let alive = true;
+  worker.on('message', () => {
+    if (!alive || !sqlite.open) return;
+    try {
+      if (statSync(`${file}-wal`).size > walLimit) sqlite.pragma('wal_checkpoint(PASSIVE)');
+    } catch {
+      /* no WAL file, or busy: after the next pass */
+    }
+  });
   const exited = new Promise<void>((resolve) => {
     const back = () => {
       if (alive && sqlite.open) sqlite.pragma('wal_autocheckpoint = 1000');
@@ -70,7 +60,6 @@ export function startCheckpointer(
   });
   return {
     async close() {
-      clearInterval(bound);
       if (!alive) return;
       alive = false;
       worker.ref(); // keep the process up until the worker's last checkpoint is done
