@@ -20,12 +20,7 @@ import type SQLite from 'better-sqlite3';
  */
 const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
-export function startCheckpointer(
-  sqlite: SQLite.Database,
-  file: string,
-  intervalMs = 250,
-  opts: { walLimitBytes?: number } = {},
-): { close(): Promise<void> } {
+export function startCheckpointer(sqlite: SQLite.Database, file: string, intervalMs = 250, opts: { walLimitBytes?: number } = {}): { close(): Promise<void> } {
   const walLimit = opts.walLimitBytes ?? WAL_LIMIT_BYTES;
   sqlite.pragma(`journal_size_limit = ${walLimit}`);
   const code = `
