@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import pg from 'pg';
 import { stopChild } from '../lib/children.js';
-import { connectWorkers, fixedRate, log, makeApiKey, SATELLITE_WORKER, shardsOf, startHub, startWorkers } from '../lib/fleet.js';
+import { connectWorkers, fixedRate, log, makeApiKey, pool, SATELLITE_WORKER, shardsOf, startHub, startWorkers } from '../lib/fleet.js';
 import { createHubApi } from '../lib/http.js';
 import { memoryOf, waitQuiet } from '../lib/proc.js';
 import { freshDataDir } from '../lib/sim-fleet.js';
@@ -106,9 +106,11 @@ export default {
       const onlineTotal = onlineA.body?.pagination?.total ?? null;
       const rate = ctx.opts.clusterRttRate ?? 200;
       const durationS = Math.min(ctx.opts.rttDurationS ?? 10, 10);
-      // Warm both paths, then measure same-instance and cross-instance through A.
-      await fixedRate(apis[0], ids[0].slice(0, 200), 100, 2);
-      await fixedRate(apis[0], ids[1].slice(0, 200), 100, 2);
+      // Warm both paths with every keep-alive socket of the load generator open (as in the RTT
+      // section: opening more mid-measurement stalls it), then measure same-instance and
+      // cross-instance through A.
+      await pool(ids[0].slice(0, 500), 128, (id) => apis[0].exec(id));
+      await pool(ids[1].slice(0, 500), 128, (id) => apis[0].exec(id));
       const same = await fixedRate(apis[0], ids[0], rate, durationS);
       const cross = await fixedRate(apis[0], ids[1], rate, durationS);
       const fan = await apis[0].request('POST', '/api/v1/exec', { target: { tag: 'bench' }, command: 'system.info', params: {} }, Math.max(60_000, total * 20));
