@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mintToken } from '@hive/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPrereqsMissing, dropSchema, PG_URL, REDIS_URL } from './cluster-probe.js';
+import { approvalRacedAcross } from './cluster-steps.js';
 import { simNode } from './fleet.js';
 import { operator, startHub, type TestHub, tempDir } from './helpers.js';
 
@@ -64,19 +65,8 @@ describe.skipIf(missing !== null)('three hub instances on one PostgreSQL + Redis
     await opC.close();
   });
 
-  it('an exec on A to the satellite on B that needs approval is approved on C; the waiter on A gets the result', async () => {
+  it('an exec on A to the satellite on B that needs approval is approved on C (raced on B); the waiter on A gets the result', async () => {
     const [a, b, c] = hubs as [TestHub, TestHub, TestHub];
-    const opC = await operator(c);
-    const pending = a.api('POST', '/api/v1/satellites/trio-b/exec', { command: 'system.run', params: { argv: ['touch', 'three-way'] } });
-    const requested = await opC.waitEvent('approval.requested', (p) => p.command === 'system.run');
-    const [onC, onB] = await Promise.all([
-      c.api('POST', `/api/v1/approvals/${requested.id}/approve`, {}),
-      b.api('POST', `/api/v1/approvals/${requested.id}/approve`, {}),
-    ]);
-    expect([onC.status, onB.status].sort()).toEqual([200, 409]);
-    const done = await pending;
-    expect(done.status, JSON.stringify(done.body)).toBe(200);
-    expect(done.body.data).toMatchObject({ state: 'succeeded', result: { stdout: 'three-way\n' } });
-    await opC.close();
+    await approvalRacedAcross({ via: a, satellite: 'trio-b', file: 'three-way', watcher: c, deciders: [c, b] });
   });
 });

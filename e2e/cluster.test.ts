@@ -5,6 +5,7 @@ import { mintToken } from '@hive/server';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPrereqsMissing, dropSchema, eventually, PG_URL, REDIS_URL } from './cluster-probe.js';
+import { approvalRacedAcross } from './cluster-steps.js';
 import { simNode } from './fleet.js';
 import { type AgentProc, cleanup, operator, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
 
@@ -74,21 +75,8 @@ describe.skipIf(missing !== null)('two hub instances on one PostgreSQL + Redis',
   });
 
   it('approvals: the first decision wins across instances and releases a waiter on the other one', async () => {
-    const opB = await operator(b);
     // Synchronous request on A that needs approval; the decision is taken on B (and raced on A).
-    const pending = a.api('POST', '/api/v1/satellites/on-b/exec', { command: 'system.run', params: { argv: ['touch', 'needs-approval'] } });
-    const requested = await opB.waitEvent('approval.requested', (p) => p.command === 'system.run');
-    const [r1, r2] = await Promise.all([
-      b.api('POST', `/api/v1/approvals/${requested.id}/approve`, {}),
-      a.api('POST', `/api/v1/approvals/${requested.id}/approve`, {}),
-    ]);
-    expect([r1.status, r2.status].sort()).toEqual([200, 409]);
-    expect([r1.body, r2.body].find((x) => x.error)?.error.code).toBe('ALREADY_RESOLVED');
-    const done = await pending;
-    expect(done.status, JSON.stringify(done.body)).toBe(200);
-    expect(done.body.data.state).toBe('succeeded');
-    expect(done.body.data.result.stdout).toBe('needs-approval\n');
-    await opB.close();
+    await approvalRacedAcross({ via: a, satellite: 'on-b', file: 'needs-approval', watcher: b, deciders: [b, a] });
   });
 
   it('streams cross instances: a file uploaded and downloaded through B reaches an agent on A intact', async () => {
