@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { auditServiceFactory } from '../features/audit/audit-service.js';
 import { commandsStoreFactory } from '../features/commands/commands-store.js';
 import { devicesStoreFactory } from '../features/devices/devices-store.js';
@@ -274,6 +274,45 @@ for (const d of drivers) {
       expect(await inTable('job_batch2')).toBe(1);
     });
 
+    it('jobs: the finished rows of a fan-out that has not answered wait for its answer, then go out in transactions of at most 1,000 rows', async () => {
+      const store = await open();
+      const sizes: number[] = [];
+      const s = commandsStoreFactory({
+        db: store.db,
+        write: (ops) => {
+          sizes.push(ops.length);
+          return store.write(ops);
+        },
+      });
+      const inTable = async (batch: string) => (await store.db.selectFrom('jobs').select('id').where('batch_id', '=', batch).execute()).length;
+      s.answering('bat_open');
+      const written: Promise<void>[] = [];
+      for (let i = 0; i < 2500; i++) {
+        const id = `job_open_${i}`;
+        written.push(s.insert(jobRow(id, 'running', 'bat_open')));
+        s.started(id);
+        void s.update(id, { state: 'succeeded', result: '{}', finished_at: now(), duration_ms: 1 });
+      }
+      // Another fan-out that has answered, and a single command: not held once finished.
+      const other = s.insert(jobRow('job_other', 'running', 'bat_done'));
+      void s.update('job_other', { state: 'succeeded', finished_at: now() });
+      const single = s.insert(jobRow('job_alone', 'running'));
+      await Promise.all([other, single]);
+      await s.settled(false);
+      expect([await inTable('bat_open'), await inTable('bat_done')]).toEqual([0, 1]);
+      sizes.length = 0;
+      s.answered('bat_open');
+      // The answer releases them by itself: every insert's promise settles once written.
+      await Promise.all(written);
+      expect(await inTable('bat_open')).toBe(2500);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(2500);
+      expect(Math.max(...sizes)).toBeLessThanOrEqual(1000);
+      expect(await s.get('job_open_2499')).toMatchObject({ state: 'succeeded', batch_id: 'bat_open' });
+      // A fan-out that never called answering() is not held, and answered() twice is harmless.
+      s.answered('bat_open');
+      s.answered('bat_never');
+    });
+
     it('jobs: a late result of an instance declared lost does not overwrite the failure a survivor wrote', async () => {
       const store = await open();
       const late = commandsStoreFactory({ db: store.db, write: store.write, hold: false });
@@ -312,6 +351,56 @@ for (const d of drivers) {
         ]),
       ).rejects.toThrow();
       expect(await store.db.selectFrom('audit_logs').select('id').where('id', '=', 'aud_w3').execute()).toHaveLength(0);
+    });
+
+    it('audit: while a fan-out has not answered, entries wait for it (at most 5 s); queries still see them at once', async () => {
+      const store = await open();
+      const writes: number[] = [];
+      const audit = auditServiceFactory({
+        db: store.db,
+        write: (ops) => {
+          writes.push(ops.length);
+          return store.write(ops);
+        },
+        logger: pino({ level: 'silent' }),
+      });
+      const entry = (i: number) => ({
+        actor: { type: 'api_key', id: 'k1', name: 'admin' },
+        action: 'command.exec',
+        result: 'success' as const,
+        correlationId: `d${i}`,
+      });
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        const release = audit.deferWrites();
+        for (let i = 0; i < 2500; i++) audit.log(entry(i));
+        vi.advanceTimersByTime(1000);
+        expect(writes).toEqual([]);
+        release();
+        release(); // once only
+        vi.advanceTimersByTime(20);
+        // Written in transactions of at most 1,000 entries.
+        expect(writes).toEqual([1000]);
+      } finally {
+        vi.useRealTimers();
+      }
+      await audit.flush();
+      expect(writes).toEqual([1000, 1000, 500]);
+      // Deferred for at most DEFERRED_DELAY_MS; a query flushes whatever waits.
+      vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+      try {
+        audit.deferWrites();
+        audit.log(entry(9000));
+        vi.advanceTimersByTime(4900);
+        expect(writes).toHaveLength(3);
+        vi.advanceTimersByTime(100);
+        expect(writes).toEqual([1000, 1000, 500, 1]);
+      } finally {
+        vi.useRealTimers();
+      }
+      audit.log(entry(9001));
+      expect((await audit.query({ correlation_id: 'd9001', page: 1, per_page: 5 })).total).toBe(1);
+      expect((await audit.query({ action: 'command.exec', page: 1, per_page: 1 })).total).toBe(2502);
     });
 
     it('audit: batched writes, redaction, filters and pagination', async () => {

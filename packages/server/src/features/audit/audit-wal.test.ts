@@ -17,15 +17,16 @@ describe('audit write-ahead log', () => {
     const store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'a.db') });
     const walDir = path.join(dir, 'wal');
     const logger = pino({ level: 'silent' });
-    // The "dying" process: logs 120 entries; its batch timer never got to run before the crash.
+    // The "dying" process: logs 3,000 entries (a fan-out's worth: more than one insert statement
+    // may bind); its batch timer never got to run before the crash.
     const dying = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
-    for (let i = 0; i < 120; i++) dying.log(entry(i));
+    for (let i = 0; i < 3000; i++) dying.log(entry(i));
     const next = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
-    expect(await next.recover()).toBe(120);
+    expect(await next.recover()).toBe(3000);
     // The first one flushing late (or a retry after a lost commit answer) adds nothing twice.
     await dying.flush();
     const { total } = await next.query({ action: 'test.wal', page: 1, per_page: 1 });
-    expect(total).toBe(120);
+    expect(total).toBe(3000);
     // Stored segments are deleted; only the live (empty) ones remain.
     await dying.close();
     await next.close();

@@ -103,7 +103,7 @@ export const commandsServiceFactory = ({
   resolveRef: (ref: string) => Promise<SatelliteView>;
   resolveTargets: (t: Target) => Promise<SatelliteView[]>;
   bus: Bus;
-  audit: Pick<AuditService, 'log' | 'settleWal'>;
+  audit: Pick<AuditService, 'log' | 'settleWal' | 'deferWrites'>;
   approvals: ApprovalsService;
   policy: ApprovalsConfig;
   signer: HubSigner;
@@ -456,6 +456,19 @@ export const commandsServiceFactory = ({
     const sats = (await resolveTargets(req.target)).filter((s) => inProject(p, s.project, 'write'));
     if (sats.length === 0) throw new HiveError('SATELLITE_NOT_FOUND', 'The target matches no satellite', { target: req.target });
     const batchId = newId('bat');
+    // Until it answers, its rows and audit entries wait for their database writes (the answer
+    // goes out first; the entries are in the audit write-ahead log before it).
+    store.answering(batchId);
+    const releaseAudit = audit.deferWrites();
+    try {
+      return await fanOut(p, req, params, sats, batchId);
+    } finally {
+      store.answered(batchId);
+      releaseAudit();
+    }
+  }
+
+  async function fanOut(p: Principal, req: ExecManyRequest, params: Record<string, unknown>, sats: SatelliteView[], batchId: string): Promise<BatchResult> {
     // The same for every job of the batch (redacted once, parsed once for the audit entries).
     const paramsJson = toJson(redact(params));
     audit.log({

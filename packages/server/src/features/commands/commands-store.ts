@@ -50,12 +50,15 @@ export const toJobView = (r: JobsTable, parsed?: { params: unknown; result: unkn
 
 /** How long job writes wait to be written together (every commit writes WAL pages: fewer, larger ones). */
 const COALESCE_MS = 20;
+/** Rows per transaction: a larger backlog goes in several, with a turn of the event loop between them. */
+const MAX_ROWS_PER_TX = 1000;
 /**
  * How long the row of a just-started job of a fan-out may wait for its result: most commands
  * finish within this (a fan-out to 10,000 satellites takes about a second), and their row is then
- * written once, final (one row write instead of an insert and an update). A crash within this
- * window loses only rows of jobs still running; the fan-out itself (who, what, which target, how
- * many satellites) is in the audit write-ahead log. Single commands are not held (their request is
+ * written once, final (one row write instead of an insert and an update). Rows of jobs that
+ * finished wait until their fan-out has answered (`answering`). A crash within this window loses
+ * only rows of jobs still running or of a fan-out that had not answered; the fan-out itself (who,
+ * what, which target, how many satellites) and each job's outcome are in the audit write-ahead log. Single commands are not held (their request is
  * audited when they end), nor is anything when instances share the database (`hold: false`: another
  * instance must find the rows of one that died).
  */
@@ -113,8 +116,10 @@ function doneOf(q: Queued): Promise<void> {
  * conditional write first waits for what is queued (read-your-writes).
  */
 export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write: BatchWrite; hold?: boolean }) => {
-  /** Whether a queued insert is the held row of a running fan-out job. */
-  const isHeld = (q: Queued): boolean => hold && q.row?.state === 'running' && q.row.batch_id !== null;
+  /** Fan-outs that have not answered yet: the rows of their finished jobs wait for the answer. */
+  const answering = new Set<string>();
+  /** Whether a queued insert is held: the row of a running fan-out job, or of a fan-out still answering. */
+  const isHeld = (q: Queued): boolean => hold && !!q.row && q.row.batch_id !== null && (q.row.state === 'running' || answering.has(q.row.batch_id));
   let pending: Queued[] = [];
   /** Queued inserts by job id (they absorb updates of the same job). */
   const inserts = new Map<string, Queued>();
@@ -143,17 +148,22 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     pending = keep;
     for (const q of batch) if (q.row) inserts.delete(q.row.id);
     if (keep.length) arm(next, 0);
-    if (batch.length === 0) return;
-    try {
-      await write(batch.map(opOf));
-      for (const b of batch) settle(b);
-    } catch {
-      // One bad write must not sink the others: one by one, each answering for itself.
-      for (const b of batch)
-        await write([opOf(b)]).then(
-          () => settle(b),
-          (error: unknown) => settle(b, { error }),
-        );
+    // A fan-out's rows come in thousands at once: a few transactions, with the event loop free
+    // between them (each one blocks it while SQLite works).
+    for (let i = 0; i < batch.length; i += MAX_ROWS_PER_TX) {
+      if (i > 0) await new Promise((r) => setImmediate(r));
+      const part = batch.length <= MAX_ROWS_PER_TX ? batch : batch.slice(i, i + MAX_ROWS_PER_TX);
+      try {
+        await write(part.map(opOf));
+        for (const b of part) settle(b);
+      } catch {
+        // One bad write must not sink the others: one by one, each answering for itself.
+        for (const b of part)
+          await write([opOf(b)]).then(
+            () => settle(b),
+            (error: unknown) => settle(b, { error }),
+          );
+      }
     }
   }
 
@@ -221,9 +231,22 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
         // The row is not written yet: it is written once, with this change.
         Object.assign(held.row, patch);
         if (!isHeld(held)) arm(Date.now(), soon ? 0 : COALESCE_MS);
+        // Finished, in a fan-out that has not answered: written once it has (see answered).
+        else if (held.row.state !== 'running') held.hold = held.at + HOLD_MAX_MS;
         return doneOf(held);
       }
       return doneOf(enqueue({ update: { id, patch } }, soon));
+    },
+    /**
+     * A fan-out starts: the rows of its jobs that finish are held until `answered` (at most
+     * HOLD_MAX_MS from their creation), so its answer does not wait for their database writes.
+     */
+    answering(batchId: string): void {
+      if (hold) answering.add(batchId);
+    },
+    /** The fan-out has answered (or failed): its held rows are written now. */
+    answered(batchId: string): void {
+      if (answering.delete(batchId) && pending.length) arm(Date.now(), 0);
     },
     /** The job was sent now: its held row waits for the result from here (within HOLD_MAX_MS of its creation). */
     started(id: string): void {
