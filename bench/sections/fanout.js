@@ -16,10 +16,6 @@ async function byTag(f, n, concurrency) {
   const r = await f.api.request('POST', '/api/v1/exec', body, Math.max(60_000, n * 20));
   const hubCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
   const workersCpuMs = workersCpu() - w0;
-  // The hub writes the fan-out's job rows and audit entries to its database after answering:
-  // that work belongs to this run, not to the next one.
-  const quiet = await waitQuiet(f.hub.child.pid, { maxShare: 0.25, windowMs: 400, timeoutMs: 30_000 });
-  const hubCpuUntilQuietMs = cpuMsOf(f.hub.child.pid) - cpu0;
   const summary = r.body?.data?.summary ?? null;
   return {
     ms: round(r.ms, 1),
@@ -28,9 +24,8 @@ async function byTag(f, n, concurrency) {
     succeeded: summary?.succeeded ?? 0,
     /** Hub CPU from the request to the answer. */
     hubCpuMs: round(hubCpuMs, 0),
-    /** …and until the hub was quiet again (the database writes after the answer; ~0.4 s of idle included). */
-    hubCpuUntilQuietMs: round(hubCpuUntilQuietMs, 0),
-    hubQuietAfterMs: quiet.ms,
+    /** Where the hub's CPU count started (for hubCpuUntilQuietMs). */
+    hubCpu0: cpu0,
     /** The simulated satellites' CPU (all worker processes): on this machine it shares the hub's cores. */
     workersCpuMs: round(workersCpuMs, 0),
     error: r.status === 200 ? null : (r.error ?? r.body?.error?.code ?? `HTTP_${r.status}`),
@@ -52,6 +47,14 @@ export default {
       mark(`fanout.${label}.start`);
       const x = await byTag(f, n, concurrency);
       mark(`fanout.${label}.end`);
+      // The hub writes the fan-out's job rows and audit entries to its database after answering:
+      // that work belongs to this run, not to the next one.
+      const quiet = await waitQuiet(f.hub.child.pid, { maxShare: 0.25, windowMs: 400, timeoutMs: 30_000 });
+      mark(`fanout.${label}.quiet`);
+      /** Hub CPU until it was quiet again (the database writes after the answer; ~0.4 s of idle included). */
+      x.hubCpuUntilQuietMs = round(cpuMsOf(f.hub.child.pid) - x.hubCpu0, 0);
+      x.hubQuietAfterMs = quiet.ms;
+      delete x.hubCpu0;
       x.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
       x.label = label;
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';
