@@ -27,25 +27,5 @@ export type InvokeParams = z.infer<typeof InvokeParams>;
 /** Hub → node: stop a running invoke (by correlation id). */
 export const InvokeCancelParams = z.object({ correlationId: z.string().min(1).max(64), reason: z.string().max(256).optional() });
 
-/** JSON with object keys sorted at every level, so both sides sign the same bytes. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
-  if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
-
-/** What the hub signs for a batch: the Merkle root over the batch's invoke payloads (base64url). */
-export function invokeRootPayload(rootB64u: string): string {
-  return `hive.invoke.root.v1\n${rootB64u}`;
-}
-
-/**
- * Bytes the hub signs for every invoke; the node verifies them against the key pinned at pairing.
- * `params`: `canonicalJson(p.params)` when the caller has it already (a fan-out's invokes share it).
- */
-export function invokeSigningPayload(p: Omit<InvokeParams, 'sig' | 'proof'>, params: string = canonicalJson(p.params)): string {
-  return `hive.invoke.v1\n${p.target ?? ''}\n${p.correlationId}\n${p.command}\n${p.issuedAt}\n${p.deadline}\n${params}`;
-}
+// Zod-free: a node checks invokes without loading zod (invoke-payload.ts).
+export { canonicalJson, invokeRootPayload, invokeSigningPayload } from './invoke-payload.js';

@@ -3,39 +3,25 @@ import type { ConnectParamsInput, HelloResult, InvokeParams, RequestFrame, Role,
 import WebSocket from 'ws';
 import { type BackoffOptions, backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
 import { type DeviceIdentity, signConnect, verifySignature } from './identity.js';
-import { merkleLeaf, merkleRootOf } from './merkle.js';
+import { merkleRootB64u } from './merkle.js';
 import {
   CLOSE_CODES,
   closeNameFor,
   decodeStreamFrame,
   HiveError,
+  invokeRootPayload,
+  invokeSigningPayload,
   isChallenge,
   PROTOCOL_MAX,
   PROTOCOL_MIN,
   parseFrame,
   parseHello,
+  parseInvoke,
+  parseInvokeCancel,
   STREAM_MAX_PER_CONNECTION,
   StreamEndpoint,
 } from './protocol-lite.js';
 import { type HubTrust, normalizeFingerprint, secureConnector, type TlsSeen } from './tls.js';
-
-type Protocol = typeof import('@hive/protocol');
-/** @hive/protocol's entry point (zod, the invoke schemas), loaded at the first hub request that needs it. */
-let protocol: Protocol | undefined;
-let protocolLoading: Promise<Protocol> | undefined;
-function loadProtocol(): Promise<Protocol> {
-  protocolLoading ??= import('@hive/protocol').then(
-    (p) => {
-      protocol = p;
-      return p;
-    },
-    (err: unknown) => {
-      protocolLoading = undefined;
-      throw err;
-    },
-  );
-  return protocolLoading;
-}
 
 export interface TokenStoreLike {
   get(role: Role): Promise<string | undefined>;
@@ -136,6 +122,34 @@ function verifiedRoot(hubKey: string, payload: string, sig: string): boolean {
   verifiedRoots.add(key);
   return true;
 }
+
+/**
+ * What aborts a hub request's handler. Its AbortController is made when the handler first reads
+ * `signal` (most never do; making one per invoke was ~5% of a node's CPU per invoke in a fan-out);
+ * an abort that came before is applied to it then.
+ */
+class RequestAbort {
+  private controller: AbortController | undefined;
+  private aborted = false;
+  private reason: unknown;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  /** As AbortController.abort: the first reason stays. */
+  abort(reason?: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+  }
+}
+
 /**
  * A connection to the hub speaking protocol v1: handshake (challenge → connect → hello),
  * request/response, events, hub-initiated requests, and reconnect with jittered backoff that
@@ -155,9 +169,9 @@ export class HiveClient extends EventEmitter {
   private stopped = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly backoff: BackoffOptions;
-  private readonly inflight = new Map<string, AbortController>();
+  private readonly inflight = new Map<string, RequestAbort>();
   /** Running invokes by correlation id, for `invoke.cancel`. */
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, RequestAbort>();
   /** Correlation ids already accepted, kept until their deadline passes (replay protection). */
   private readonly seen = new Map<string, number>();
   private seenPrunedAt = 0;
@@ -522,23 +536,11 @@ export class HiveClient extends EventEmitter {
       }
       return;
     }
-    const isInvoke = frame.method === 'invoke' && this.opts.role === 'node' && !!this.opts.onRequest;
-    let proto = protocol;
-    if (!proto && (isInvoke || frame.method === 'invoke.cancel')) {
-      // First invoke on this process: load the schemas (see protocol-lite.ts).
-      try {
-        proto = await loadProtocol();
-      } catch (err) {
-        send({ ok: false, error: { code: 'INTERNAL_ERROR', message: `Cannot load the protocol schemas: ${(err as Error).message}` } });
-        return;
-      }
-      if (ws.readyState !== WebSocket.OPEN) return; // closed meanwhile: nothing to answer, nothing to run
-    }
     if (frame.method === 'invoke.cancel') {
-      const p = (proto as Protocol).InvokeCancelParams.safeParse(frame.params);
-      const ac = p.success ? this.running.get(p.data.correlationId) : undefined;
-      ac?.abort(p.success ? (p.data.reason ?? 'cancelled') : 'cancelled');
-      send({ ok: true, result: { cancelled: !!ac } });
+      const p = parseInvokeCancel(frame.params);
+      const run = p ? this.running.get(p.correlationId) : undefined;
+      run?.abort(p?.reason ?? 'cancelled');
+      send({ ok: true, result: { cancelled: !!run } });
       return;
     }
     if (!this.opts.onRequest) {
@@ -546,8 +548,8 @@ export class HiveClient extends EventEmitter {
       return;
     }
     let correlationId: string | undefined;
-    if (isInvoke) {
-      const refusal = this.checkInvoke(proto as Protocol, frame.params);
+    if (frame.method === 'invoke' && this.opts.role === 'node') {
+      const refusal = this.checkInvoke(frame.params);
       if (refusal) {
         this.emit('invoke-refused', refusal);
         send({ ok: false, error: { code: 'PERMISSION_DENIED', message: `Invoke refused: ${refusal.reason}`, details: { reason: refusal.reason } } });
@@ -555,9 +557,9 @@ export class HiveClient extends EventEmitter {
       }
       correlationId = (frame.params as InvokeParams).correlationId;
     }
-    const ac = new AbortController();
-    this.inflight.set(frame.id, ac);
-    if (correlationId) this.running.set(correlationId, ac);
+    const abort = new RequestAbort();
+    this.inflight.set(frame.id, abort);
+    if (correlationId) this.running.set(correlationId, abort);
     try {
       const output = (stream: 'stdout' | 'stderr', data: string) => {
         if (!correlationId || ws.readyState !== WebSocket.OPEN || data.length === 0) return;
@@ -572,10 +574,18 @@ export class HiveClient extends EventEmitter {
         if (ws !== this.ws || ws.readyState !== WebSocket.OPEN) throw new HiveError('SATELLITE_OFFLINE', 'Connection closed');
         return this.registerStream(ws, id, false, handlers ?? {}, opts ?? {});
       };
-      const result = await this.opts.onRequest(frame.method, frame.params, { signal: ac.signal, output, acceptStream });
+      const ctx: RequestContext = {
+        get signal() {
+          return abort.signal;
+        },
+        output,
+        acceptStream,
+      };
+      const result = await this.opts.onRequest(frame.method, frame.params, ctx);
       const body = JSON.stringify({ type: 'res', id: frame.id, ok: true, result });
       const max = this.hello?.limits.maxFrameBytes;
-      if (max && Buffer.byteLength(body) > max) {
+      // UTF-8 takes 1 to 3 bytes per UTF-16 unit: bytes are counted only when the length leaves it open.
+      if (max && body.length * 3 > max && (body.length > max || Buffer.byteLength(body) > max)) {
         throw new HiveError('FRAME_TOO_LARGE', `Result of ${frame.method} exceeds the hub's frame limit of ${max} bytes; lower the output cap`);
       }
       if (ws.readyState === WebSocket.OPEN) ws.send(body);
@@ -592,22 +602,19 @@ export class HiveClient extends EventEmitter {
    * Defense in depth for nodes: an invoke must be signed by the hub key pinned at pairing, be
    * addressed to this device, be fresh, and not be a replay. Returns the refusal, if any.
    */
-  private checkInvoke(
-    { InvokeParams, invokeRootPayload, invokeSigningPayload }: Protocol,
-    raw: unknown,
-  ): { reason: string; correlationId?: string; command?: string } | undefined {
-    const parsed = InvokeParams.safeParse(raw);
-    if (!parsed.success) return { reason: 'malformed invoke' };
-    const inv = parsed.data;
+  private checkInvoke(raw: unknown): { reason: string; correlationId?: string; command?: string } | undefined {
+    const inv = parseInvoke(raw);
+    if (!inv) return { reason: 'malformed invoke' };
     const ids = { correlationId: inv.correlationId, command: inv.command };
     if (!this.hubKey) return undefined; // nothing pinned (hub without signing): local policy still applies
-    if (!inv.sig) return { reason: 'unsigned', ...ids };
-    const { sig, proof, ...unsigned } = inv;
+    const { sig, proof } = inv;
+    if (!sig) return { reason: 'unsigned', ...ids };
+    // The signing payload reads only the signed fields (not sig, proof).
     if (proof) {
       // Batch-signed: the proof must lead from this very invoke to the root the hub signed.
-      const root = merkleRootOf(merkleLeaf(invokeSigningPayload(unsigned)), proof);
-      if (!root || !verifiedRoot(this.hubKey, invokeRootPayload(root.toString('base64url')), sig)) return { reason: 'bad signature', ...ids };
-    } else if (!verifySignature(this.hubKey, invokeSigningPayload(unsigned), sig)) return { reason: 'bad signature', ...ids };
+      const root = merkleRootB64u(invokeSigningPayload(inv), proof);
+      if (!root || !verifiedRoot(this.hubKey, invokeRootPayload(root), sig)) return { reason: 'bad signature', ...ids };
+    } else if (!verifySignature(this.hubKey, invokeSigningPayload(inv), sig)) return { reason: 'bad signature', ...ids };
     if (this.opts.identity && inv.target !== this.opts.identity.deviceId) return { reason: 'addressed to another device', ...ids };
     const now = Date.now();
     if (inv.issuedAt < now - INVOKE_SKEW_MS || inv.issuedAt > now + INVOKE_SKEW_MS) return { reason: 'stale', ...ids };
@@ -631,7 +638,7 @@ export class HiveClient extends EventEmitter {
       p.reject(new HiveError('SATELLITE_OFFLINE', `Connection closed (${code})`));
       this.pending.delete(id);
     }
-    for (const ac of this.inflight.values()) ac.abort();
+    for (const abort of this.inflight.values()) abort.abort();
     this.inflight.clear();
     const streams = [...this.streams.values()];
     this.streams.clear();

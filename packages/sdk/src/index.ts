@@ -19,7 +19,7 @@ export {
   TokenStore,
   verifySignature,
 } from './identity.js';
-export { type MerkleStep, merkleLeaf, merkleRootOf, merkleTree } from './merkle.js';
-/** `Frame.parse` of the protocol without zod (a differential test pins it to the schema). */
-export { parseFrame } from './protocol-lite.js';
+export { type MerkleStep, merkleLeaf, merkleRootB64u, merkleRootOf, merkleTree } from './merkle.js';
+/** `Frame.parse` and `InvokeParams.safeParse` of the protocol without zod (a differential test pins them to the schemas). */
+export { parseFrame, parseInvoke } from './protocol-lite.js';
 export { type HubTrust, normalizeFingerprint, sameFingerprint, secureConnector, type TlsSeen } from './tls.js';
