@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import type { HelloResult } from '@hive/protocol';
-import { HiveClient, type HiveClientOptions, type HubTlsOptions, loadOrCreateIdentity, type RequestContext, TokenStore } from '@hive/sdk';
+import { HiveClient, type HiveClientOptions, type HubTlsOptions, loadOrCreateIdentity, parseInvoke, type RequestContext, TokenStore } from '@hive/sdk';
 import type { AgentLog, CommandContext } from './commands/index.js';
 import type { AgentConfig } from './config.js';
 import { HiveError } from './lib/protocol-lite.js';
@@ -43,7 +43,8 @@ export function hubWsUrl(hub: string): string {
  * The command handlers, file transfers and PTY sessions (node-pty, their zod schemas), and the
  * protocol's schemas with zod, are loaded on first use, not at start: the handshake needs none of
  * them, and an idle agent should not carry them (SPEC: idle RSS under 50 MB; lib/protocol-lite.ts).
- * `sessions` may be a loader for the same reason.
+ * `sessions` may be a loader for the same reason. The invoke itself is checked with the SDK's
+ * zod-free `parseInvoke` (the rules of `InvokeParams`, under half the cost of zod's parse).
  */
 export async function handleInvoke(
   ctx: CommandContext,
@@ -56,10 +57,9 @@ export async function handleInvoke(
   if (method === 'session.resize' && sessions) return (typeof sessions === 'function' ? await sessions() : sessions).resize(raw);
   if (method !== 'invoke') throw new HiveError('UNKNOWN_METHOD', `Unknown method ${method}`);
   enableBaselineCompiler(); // an agent at work: see lib/tiering.ts
-  const { InvokeParams } = await import('@hive/protocol');
-  const inv = InvokeParams.safeParse(raw);
-  if (!inv.success) throw new HiveError('INVALID_PARAMETERS', 'Malformed invoke');
-  const { command, params, deadline, correlationId } = inv.data;
+  const inv = parseInvoke(raw);
+  if (!inv) throw new HiveError('INVALID_PARAMETERS', 'Malformed invoke');
+  const { command, params, deadline, correlationId } = inv;
   if (Date.now() > deadline) throw new HiveError('TIMEOUT', 'Command deadline already passed; refusing to start');
   const started = Date.now();
   if (command === 'file.push') return (await import('./transfer.js')).filePush(params, ctx.policy, req, ctx.log);
@@ -73,7 +73,16 @@ export async function handleInvoke(
   }
   try {
     const { runCommand } = await import('./commands/index.js');
-    const result = await runCommand(ctx, command, params, { signal: req.signal, deadline, correlationId, output: req.output });
+    // `signal` read only by the commands that use it (the SDK makes its AbortController on first read).
+    const invoke = {
+      get signal() {
+        return req.signal;
+      },
+      deadline,
+      correlationId,
+      output: req.output,
+    };
+    const result = await runCommand(ctx, command, params, invoke);
     ctx.log('debug', 'command ran', { command, correlationId, ms: Date.now() - started });
     return result;
   } catch (err) {
