@@ -251,7 +251,10 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     /** The job was sent now: its held row waits for the result from here (within HOLD_MAX_MS of its creation). */
     started(id: string): void {
       const held = inserts.get(id);
-      if (held) held.hold = Math.min(Date.now() + HOLD_RUNNING_MS, held.at + HOLD_MAX_MS);
+      if (!held) return;
+      // A fan-out that has not answered keeps all its rows until it has (see `answering`).
+      const batch = held.row?.batch_id;
+      held.hold = batch && answering.has(batch) ? held.at + HOLD_MAX_MS : Math.min(Date.now() + HOLD_RUNNING_MS, held.at + HOLD_MAX_MS);
     },
     /** Conditional state change; false when the job was no longer in one of `from`. */
     async transition(id: string, from: readonly JobState[], patch: Partial<JobsTable>): Promise<boolean> {
