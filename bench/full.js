@@ -10,7 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { clearFailure, guard } from './lib/children.js';
 import { FD_MARGIN, log, MAX_PER_WORKER, marks, RESULTS_DIR } from './lib/fleet.js';
-import { cpuCalibrationMs, cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, openFileLimit } from './lib/proc.js';
+import { cpuCalibrationMs, cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, machineStealMs, openFileLimit } from './lib/proc.js';
 import { startFleet } from './lib/sim-fleet.js';
 import { round } from './lib/stats.js';
 import { SECTIONS } from './sections/index.js';
@@ -142,6 +142,7 @@ export async function runFull(suite) {
   };
   log(`suite ${suite}: sections ${opts.sections.join(', ')}; N=${opts.satellites} in ${opts.workers} workers; load ${load().join(' ')}`);
   const busyAtStart = machineBusyMs();
+  const stealAtStart = machineStealMs();
   const ownAtStart = cpuMsOf(process.pid, true);
   const wallAtStart = performance.now();
 
@@ -230,7 +231,10 @@ export async function runFull(suite) {
   const busy = machineBusyMs() - busyAtStart;
   const own = cpuMsOf(process.pid, true) - ownAtStart;
   r.machine.busyCpuPctDuringRun = round((busy / (elapsed * r.machine.cpus)) * 100, 1);
-  r.machine.otherProcessesCpuPct = round((Math.max(0, busy - own) / (elapsed * r.machine.cpus)) * 100, 1);
+  const steal = machineStealMs() - stealAtStart;
+  r.machine.otherProcessesCpuPct = round((Math.max(0, busy - own - steal) / (elapsed * r.machine.cpus)) * 100, 1);
+  /** CPU time the hypervisor took from this machine (steal), as a share of all its CPU time during the run. */
+  r.machine.stealCpuPct = round((steal / (elapsed * r.machine.cpus)) * 100, 1);
   r.complete = !failed;
   if (opts.hubCpuProf) {
     // Phase boundaries on the profile's clock, for `node bench/profile-top.js DIR fanout`.
@@ -247,7 +251,7 @@ function printSummary(r) {
   const rows = r.summary.map((x) => [x.id, x.status ?? '', x.measured ?? '', x.target ?? '']);
   const w = [0, 1, 2].map((i) => Math.max(...rows.map((row) => String(row[i]).length), 6));
   process.stdout.write(
-    `\nHive bench "${r.name}" — ${r.config.satellites} satellites, ${r.machine.cpus} CPUs, node ${r.machine.node}; load average ${r.machine.loadAvgAtStart.join(' ')} → ${r.machine.loadAvgAtEnd.join(' ')}; other processes used ${r.machine.otherProcessesCpuPct}% of the machine's CPU during the run; CPU calibration ${r.machine.calibrationMsAtStart} → ${r.machine.calibrationMsAtEnd} ms (bench/lib/proc.js: lower is a faster machine)\n\n`,
+    `\nHive bench "${r.name}" — ${r.config.satellites} satellites, ${r.machine.cpus} CPUs, node ${r.machine.node}; load average ${r.machine.loadAvgAtStart.join(' ')} → ${r.machine.loadAvgAtEnd.join(' ')}; other processes used ${r.machine.otherProcessesCpuPct}% of the machine's CPU during the run, the hypervisor took ${r.machine.stealCpuPct ?? '?'}% (steal); CPU calibration ${r.machine.calibrationMsAtStart} → ${r.machine.calibrationMsAtEnd} ms (bench/lib/proc.js: lower is a faster machine)\n\n`,
   );
   for (const row of rows)
     process.stdout.write(`  ${String(row[0]).padEnd(w[0])}  ${String(row[1]).padEnd(w[1])}  ${String(row[2]).padEnd(w[2])}  target: ${row[3]}\n`);

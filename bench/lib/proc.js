@@ -123,6 +123,16 @@ export function machineBusyMs() {
   return ((user + nice + system + irq + softirq + steal) * 1000) / CLOCK_TICKS;
 }
 
+/**
+ * CPU time the hypervisor gave to someone else while this machine wanted it (all CPUs, "steal" in
+ * /proc/stat), in ms. Counted in machineBusyMs too; on a shared host it is what makes runs of one
+ * day differ (here up to a sixth of the bench's CPU time).
+ */
+export function machineStealMs() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  return ((fields[7] ?? 0) * 1000) / CLOCK_TICKS;
+}
+
 /** Machine-wide TCP counters from /proc/net/netstat (TcpExt), e.g. TCPSynRetrans; {} when unreadable. */
 export function tcpExt() {
   try {
