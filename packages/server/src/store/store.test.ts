@@ -39,6 +39,14 @@ function jobRow(id: string, state: 'running' | 'succeeded', batch: string | null
   };
 }
 
+/** The store's batch writer, noting the size of each transaction in `sizes`. */
+const countingWrite =
+  (store: Store, sizes: number[]): Store['write'] =>
+  (ops) => {
+    sizes.push(ops.length);
+    return store.write(ops);
+  };
+
 function satRow(id: string, slug: string, name = slug) {
   return {
     id,
@@ -277,13 +285,7 @@ for (const d of drivers) {
     it('jobs: the finished rows of a fan-out that has not answered wait for its answer, then go out in transactions of at most 1,000 rows', async () => {
       const store = await open();
       const sizes: number[] = [];
-      const s = commandsStoreFactory({
-        db: store.db,
-        write: (ops) => {
-          sizes.push(ops.length);
-          return store.write(ops);
-        },
-      });
+      const s = commandsStoreFactory({ db: store.db, write: countingWrite(store, sizes) });
       const inTable = async (batch: string) => (await store.db.selectFrom('jobs').select('id').where('batch_id', '=', batch).execute()).length;
       s.answering('bat_open');
       const written: Promise<void>[] = [];
@@ -356,14 +358,7 @@ for (const d of drivers) {
     it('audit: while a fan-out has not answered, entries wait for it (at most 5 s); queries still see them at once', async () => {
       const store = await open();
       const writes: number[] = [];
-      const audit = auditServiceFactory({
-        db: store.db,
-        write: (ops) => {
-          writes.push(ops.length);
-          return store.write(ops);
-        },
-        logger: pino({ level: 'silent' }),
-      });
+      const audit = auditServiceFactory({ db: store.db, write: countingWrite(store, writes), logger: pino({ level: 'silent' }) });
       const entry = (i: number) => ({
         actor: { type: 'api_key', id: 'k1', name: 'admin' },
         action: 'command.exec',
