@@ -1,7 +1,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { invokeRootPayload, invokeSigningPayload } from '@hive/protocol';
 import { generateIdentity, HiveClient, merkleLeaf, merkleTree } from '@hive/sdk';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocketServer } from 'ws';
 import { memTokens, simNode } from './fleet.js';
@@ -63,6 +65,41 @@ describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () =
       expect((await audited()) - before).toBe(300);
     } finally {
       await Promise.all(wide.map((n) => n.client.close()));
+    }
+  });
+
+  it('while a fan-out waits for a slow node, operators see its finished jobs and can read them', async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    const fast = [await simNode(t.wsUrl, 'gate-fast-1', { tags: ['gate'] }), await simNode(t.wsUrl, 'gate-fast-2', { tags: ['gate'] })];
+    const slow = await simNode(t.wsUrl, 'gate-slow', { tags: ['gate'], handler: () => gate.then(() => ({ ok: true })) });
+    const op = await operator(t);
+    try {
+      const sent = Date.now();
+      const answer = t.api('POST', '/api/v1/exec', { target: { tag: 'gate' }, command: 'system.info' });
+      // The fan-out holds its rows until it answers (at most 5 s); the events of its finished jobs
+      // do not wait for them (if they did, they would come only after those 5 s).
+      const done = await Promise.all(
+        fast.map((n) => op.waitEvent('job:updated', (p) => p.satellite_id === n.id.deviceId && p.batch_id && p.state === 'succeeded', 4000)),
+      );
+      const db = new Database(path.join(t.dataDir, 'hive.db'), { readonly: true });
+      const stored = db.prepare('select count(*) as n from jobs where batch_id = ?').get(done[0].batch_id) as { n: number };
+      db.close();
+      // Held at most 5 s from their creation: only a machine slower than that may have written them.
+      if (Date.now() - sent < 4000) expect(stored.n).toBe(0);
+      // Every read writes what waits first.
+      const read = await t.api('GET', `/api/v1/commands/${done[0].id}`);
+      expect(read.body.data).toMatchObject({ state: 'succeeded', batch_id: done[0].batch_id });
+      open();
+      const res = await answer;
+      expect(res.body.data.summary).toMatchObject({ total: 3, succeeded: 3 });
+      expect(res.body.data.batch_id).toBe(done[0].batch_id);
+    } finally {
+      open();
+      await op.close();
+      await Promise.all([...fast, slow].map((n) => n.client.close()));
     }
   });
 

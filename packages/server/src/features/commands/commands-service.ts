@@ -175,7 +175,7 @@ export const commandsServiceFactory = ({
     cancelRequested.delete(job.id);
     // Written behind: on one process the answer does not wait for the disk (every read of jobs
     // waits for queued writes first; the audit entry below is in the write-ahead log). Clustered,
-    // it does: the next request may reach another instance, which reads the database. The
+    // it does: the next request may reach another instance, which reads the database, and the
     // job:updated event goes out once the row is stored (other instances read it on that event).
     const patchOf = {
       state: full.state,
@@ -193,13 +193,18 @@ export const commandsServiceFactory = ({
           })
         : store.update(job.id, patchOf)
     ).then(
-      () => publish(full),
+      () => {
+        if (bus.clustered) publish(full);
+      },
       (err: Error) => {
         logger?.error({ err: err.message, job: job.id }, 'job result could not be stored');
-        publish(full);
+        if (bus.clustered) publish(full);
       },
     );
     if (bus.clustered) await written;
+    // On one process the event goes out at once: every read here waits for queued writes, and a
+    // fan-out's rows wait for its answer (its jobs' events must not).
+    else publish(full);
     onFinished?.(full.command, full.state, full.duration_ms);
     const parsed = data !== undefined ? data : full.result ? JSON.parse(full.result) : null;
     const view = toJobView(full, { params: parsedParams(full.params), result: parsed });
