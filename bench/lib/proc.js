@@ -116,11 +116,16 @@ export async function waitQuiet(pid, { maxShare = 0.2, windowMs = 1000, timeoutM
   return { ms: Math.round(performance.now() - t0), quiet: false, lastShare: Math.round(share * 100) / 100 };
 }
 
+/** The machine's CPU time so far by kind (all CPUs, /proc/stat's first line), in ms. */
+function machineCpuMs() {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
+  const [user, nice, system, , , irq, softirq, steal] = fields.map((t) => (t * 1000) / CLOCK_TICKS);
+  return { busy: user + nice + system + irq + softirq + steal, steal };
+}
+
 /** CPU time the whole machine has spent busy (all CPUs, everything but idle and iowait), in ms. */
 export function machineBusyMs() {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  const [user, nice, system, , , irq, softirq, steal] = fields;
-  return ((user + nice + system + irq + softirq + steal) * 1000) / CLOCK_TICKS;
+  return machineCpuMs().busy;
 }
 
 /**
@@ -129,8 +134,7 @@ export function machineBusyMs() {
  * day differ (here up to a sixth of the bench's CPU time).
  */
 export function machineStealMs() {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1, 9).map(Number);
-  return ((fields[7] ?? 0) * 1000) / CLOCK_TICKS;
+  return machineCpuMs().steal;
 }
 
 /** Machine-wide TCP counters from /proc/net/netstat (TcpExt), e.g. TCPSynRetrans; {} when unreadable. */

@@ -24,8 +24,6 @@ async function byTag(f, n, concurrency) {
     succeeded: summary?.succeeded ?? 0,
     /** Hub CPU from the request to the answer. */
     hubCpuMs: round(hubCpuMs, 0),
-    /** Where the hub's CPU count started (for hubCpuUntilQuietMs). */
-    hubCpu0: cpu0,
     /** The simulated satellites' CPU (all worker processes): on this machine it shares the hub's cores. */
     workersCpuMs: round(workersCpuMs, 0),
     error: r.status === 200 ? null : (r.error ?? r.body?.error?.code ?? `HTTP_${r.status}`),
@@ -45,6 +43,7 @@ export default {
     const measure = async (label, concurrency) => {
       startLoopWindow(f.hub.child, f.workers);
       mark(`fanout.${label}.start`);
+      const hubCpu0 = cpuMsOf(f.hub.child.pid);
       const x = await byTag(f, n, concurrency);
       mark(`fanout.${label}.end`);
       // The hub writes the fan-out's job rows and audit entries to its database after answering:
@@ -52,9 +51,8 @@ export default {
       const quiet = await waitQuiet(f.hub.child.pid, { maxShare: 0.25, windowMs: 400, timeoutMs: 30_000 });
       mark(`fanout.${label}.quiet`);
       /** Hub CPU until it was quiet again (the database writes after the answer; ~0.4 s of idle included). */
-      x.hubCpuUntilQuietMs = round(cpuMsOf(f.hub.child.pid) - x.hubCpu0, 0);
+      x.hubCpuUntilQuietMs = round(cpuMsOf(f.hub.child.pid) - hubCpu0, 0);
       x.hubQuietAfterMs = quiet.ms;
-      delete x.hubCpu0;
       x.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
       x.label = label;
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';

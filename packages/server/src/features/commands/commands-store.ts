@@ -58,9 +58,10 @@ const MAX_ROWS_PER_TX = 1000;
  * written once, final (one row write instead of an insert and an update). Rows of jobs that
  * finished wait until their fan-out has answered (`answering`). A crash within this window loses
  * only rows of jobs still running or of a fan-out that had not answered; the fan-out itself (who,
- * what, which target, how many satellites) and each job's outcome are in the audit write-ahead log. Single commands are not held (their request is
- * audited when they end), nor is anything when instances share the database (`hold: false`: another
- * instance must find the rows of one that died).
+ * what, which target, how many satellites) and each job's outcome are in the audit write-ahead
+ * log. Single commands are not held (their request is audited when they end), nor is anything when
+ * instances share the database (`hold: false`: another instance must find the rows of one that
+ * died).
  */
 const HOLD_RUNNING_MS = 1000;
 /** …counted from when the job was sent (`started`), but never longer than this from its creation. */
@@ -120,6 +121,8 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
   const answering = new Set<string>();
   /** Whether a queued insert is held: the row of a running fan-out job, or of a fan-out still answering. */
   const isHeld = (q: Queued): boolean => hold && !!q.row && q.row.batch_id !== null && (q.row.state === 'running' || answering.has(q.row.batch_id));
+  /** When a held row is due: its own `hold`, or for a fan-out still answering HOLD_MAX_MS after its creation. */
+  const dueAt = (q: Queued): number => (q.row?.batch_id && answering.has(q.row.batch_id) ? q.at + HOLD_MAX_MS : q.hold);
   let pending: Queued[] = [];
   /** Queued inserts by job id (they absorb updates of the same job). */
   const inserts = new Map<string, Queued>();
@@ -139,10 +142,11 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     const keep: Queued[] = [];
     let next = Number.POSITIVE_INFINITY;
     for (const q of pending) {
-      if (all || q.hold <= now || !isHeld(q)) batch.push(q);
+      const due = dueAt(q);
+      if (all || due <= now || !isHeld(q)) batch.push(q);
       else {
         keep.push(q);
-        if (q.hold < next) next = q.hold;
+        if (due < next) next = due;
       }
     }
     pending = keep;
@@ -231,15 +235,13 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
         // The row is not written yet: it is written once, with this change.
         Object.assign(held.row, patch);
         if (!isHeld(held)) arm(Date.now(), soon ? 0 : COALESCE_MS);
-        // Finished, in a fan-out that has not answered: written once it has (see answered).
-        else if (held.row.state !== 'running') held.hold = held.at + HOLD_MAX_MS;
         return doneOf(held);
       }
       return doneOf(enqueue({ update: { id, patch } }, soon));
     },
     /**
-     * A fan-out starts: the rows of its jobs that finish are held until `answered` (at most
-     * HOLD_MAX_MS from their creation), so its answer does not wait for their database writes.
+     * A fan-out starts: the rows of its jobs, running or finished, are held until `answered` (at
+     * most HOLD_MAX_MS from their creation, `dueAt`), so its answer does not wait for their writes.
      */
     answering(batchId: string): void {
       if (hold) answering.add(batchId);
@@ -251,10 +253,7 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     /** The job was sent now: its held row waits for the result from here (within HOLD_MAX_MS of its creation). */
     started(id: string): void {
       const held = inserts.get(id);
-      if (!held) return;
-      // A fan-out that has not answered keeps all its rows until it has (see `answering`).
-      const batch = held.row?.batch_id;
-      held.hold = batch && answering.has(batch) ? held.at + HOLD_MAX_MS : Math.min(Date.now() + HOLD_RUNNING_MS, held.at + HOLD_MAX_MS);
+      if (held) held.hold = Math.min(Date.now() + HOLD_RUNNING_MS, held.at + HOLD_MAX_MS);
     },
     /** Conditional state change; false when the job was no longer in one of `from`. */
     async transition(id: string, from: readonly JobState[], patch: Partial<JobsTable>): Promise<boolean> {
