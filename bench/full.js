@@ -9,7 +9,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { clearFailure, guard } from './lib/children.js';
-import { FD_MARGIN, log, MAX_PER_WORKER, marks, RESULTS_DIR } from './lib/fleet.js';
+import { FD_MARGIN, log, MAX_PER_WORKER, marks, RESULTS_DIR, setFleetNice } from './lib/fleet.js';
 import { cpuCalibrationMs, cpuMsOf, ephemeralPorts, machineBusyMs, machineInfo, machineStealMs, openFileLimit } from './lib/proc.js';
 import { startFleet } from './lib/sim-fleet.js';
 import { round } from './lib/stats.js';
@@ -35,6 +35,8 @@ const HELP = `Usage: node bench/run.js --suite full|sessions [options]   (or: np
   --hub-cpu-prof DIR       run the fleet hub with --cpu-prof (written when it stops with SIGTERM,
                            so leave out the restart section: --skip restart)
   --hub-log FILE           copy the fleet hub's output into FILE (secrets redacted)
+  --fleet-nice N           niceness of the simulated satellites and relay clients (default 10, so the
+                           hub gets a core before its own load rig; 0: all at one priority)
   -h, --help               this help
 `;
 
@@ -72,6 +74,7 @@ function parseOptions(suite) {
         'session-agents': { type: 'string' },
         'hub-cpu-prof': { type: 'string' },
         'hub-log': { type: 'string' },
+        'fleet-nice': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -113,6 +116,7 @@ function parseOptions(suite) {
     sessionAgents: num(v, 'session-agents', 4, 1, 32),
     hubCpuProf: v['hub-cpu-prof'] ? path.resolve(v['hub-cpu-prof']) : undefined,
     hubLogFile: v['hub-log'] ? path.resolve(v['hub-log']) : undefined,
+    fleetNice: num(v, 'fleet-nice', 10, 0, 19),
     sections: ids.filter((id) => (only ? only.includes(id) : true) && !skip.includes(id)),
   };
 }
@@ -130,6 +134,7 @@ const load = () => os.loadavg().map((x) => round(x, 2));
 
 export async function runFull(suite) {
   const opts = parseOptions(suite);
+  setFleetNice(opts.fleetNice);
   const selected = SECTIONS.filter((s) => opts.sections.includes(s.id));
   const lastFleetUser = selected.findLastIndex((s) => s.uses?.includes('fleet'));
   const r = {

@@ -1,6 +1,9 @@
 import { endLoopWindow, fixedRate, mark, pool, startLoopWindow } from '../lib/fleet.js';
-import { tcpExt } from '../lib/proc.js';
+import { cpuMsOf, machineBusyMs, tcpExt } from '../lib/proc.js';
 import { verdict } from './common.js';
+
+const IDLE_WINDOW_MS = 3000;
+const pct = (ms) => Math.round((ms / IDLE_WINDOW_MS) * 1000) / 10;
 
 /** Single-command round trip at a fixed (open-loop) rate, over REST, each to a different satellite. */
 export default {
@@ -24,10 +27,33 @@ export default {
     const warm = await pool(targets.slice(0, Math.min(2000, targets.length)), f.httpConcurrency, (id) => f.api.exec(id));
     const tcp0 = tcpExt();
     const warmFailed = warm.filter((x) => !x.ok).length;
+    // Where the machine's CPU goes during the phase: with 2 cores, the hub's p99 is mostly its wait
+    // for a core while the workers and the load generator hold both.
+    const cpu = () => ({
+      hub: cpuMsOf(f.hub.child.pid),
+      workers: f.workers.reduce((sum, w) => sum + cpuMsOf(w.pid), 0),
+      loadGenerator: process.cpuUsage(),
+      machine: machineBusyMs(),
+    });
+    // The fleet's own cost at rest (heartbeats, presence writes), for the CPU shares below.
+    const idle0 = cpu();
+    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+    const idle1 = cpu();
+    const idleCpuPct = { hub: pct(idle1.hub - idle0.hub), workers: pct(idle1.workers - idle0.workers), machine: pct(idle1.machine - idle0.machine) };
     startLoopWindow(f.hub.child, f.workers);
+    const c0 = cpu();
     mark('rtt.start');
     const r = await fixedRate(f.api, targets, rate, durationS);
     mark('rtt.end');
+    const c1 = cpu();
+    const lg = (c1.loadGenerator.user + c1.loadGenerator.system - c0.loadGenerator.user - c0.loadGenerator.system) / 1000;
+    r.cpuMsPerCommand = Object.fromEntries(
+      Object.entries({ hub: c1.hub - c0.hub, workers: c1.workers - c0.workers, loadGenerator: lg, machine: c1.machine - c0.machine }).map(([k, v]) => [
+        k,
+        Math.round((v / Math.max(1, r.sent)) * 1000) / 1000,
+      ]),
+    );
+    r.idleCpuPctOfOneCore = idleCpuPct;
     r.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
     const tcp1 = tcpExt();
     // Machine-wide: a dropped SYN costs a 1 s retransmit, which shows as ~1 s outliers.

@@ -1,7 +1,7 @@
 import pino from 'pino';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { auditServiceFactory } from '../features/audit/audit-service.js';
-import { commandsStoreFactory } from '../features/commands/commands-store.js';
+import { commandsStoreFactory, laterJson } from '../features/commands/commands-store.js';
 import { devicesStoreFactory } from '../features/devices/devices-store.js';
 import type { Store } from './db.js';
 import { auditRow, testDrivers } from './test-drivers.js';
@@ -280,6 +280,22 @@ for (const d of drivers) {
       expect(await inTable('job_shared')).toBe(1);
       await s.settled();
       expect(await inTable('job_batch2')).toBe(1);
+    });
+
+    it('jobs: a result handed over as laterJson is stored as its JSON text, in a held row and in an update of a written one', async () => {
+      const store = await open();
+      const s = commandsStoreFactory({ db: store.db, write: store.write });
+      const stored = async (id: string) => (await store.db.selectFrom('jobs').select('result').where('id', '=', id).executeTakeFirst())?.result;
+      s.answering('bat_lazy');
+      const held = s.insert(jobRow('job_lazy', 'running', 'bat_lazy'));
+      void s.update('job_lazy', { state: 'succeeded', result: laterJson({ os: 'linux', cpus: [1, 2] }), finished_at: now() });
+      s.answered('bat_lazy');
+      await held;
+      expect(await stored('job_lazy')).toBe('{"os":"linux","cpus":[1,2]}');
+      await s.insert(jobRow('job_lazy2', 'running'));
+      await s.update('job_lazy2', { state: 'succeeded', result: laterJson(null) }, true);
+      expect(await stored('job_lazy2')).toBe('null');
+      expect(await s.get('job_lazy2')).toMatchObject({ state: 'succeeded', result: 'null' });
     });
 
     it('jobs: the finished rows of a fan-out that has not answered wait for its answer, then go out in transactions of at most 1,000 rows', async () => {

@@ -210,27 +210,46 @@ export function createWsServer(deps: WsDeps) {
       const id = `h${this.nextInvoke++}`;
       const corr = params.correlationId;
       this.outputs.add(corr);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-          this.invokes.delete(id);
-          this.outputs.delete(corr);
-          reject(new HiveError('COMMAND_TIMEOUT', `No result within ${timeoutMs} ms`));
-        }, timeoutMs);
-        this.invokes.set(id, { resolve, reject, timer, corr });
-        this.send({ type: 'req', id, method: 'invoke', params });
-      });
+      const answer = this.answerTo(id, timeoutMs, corr, () => new HiveError('COMMAND_TIMEOUT', `No result within ${timeoutMs} ms`));
+      return this.sendRequest(id, 'invoke', params, answer);
     }
 
     request(method: string, params: unknown, timeoutMs: number): Promise<unknown> {
       const id = `h${this.nextInvoke++}`;
+      const answer = this.answerTo(id, timeoutMs, undefined, () => new HiveError('TIMEOUT', `No answer to ${method} within ${timeoutMs} ms`));
+      return this.sendRequest(id, method, params, answer);
+    }
+
+    /**
+     * The answer to request `id`, failed with `timeout()` after `timeoutMs`. Made apart from the
+     * request's params: the timer's closure must not keep them (a fan-out's 10,000 signed invokes,
+     * proofs included, stayed alive until their results, and every scavenge copied them).
+     */
+    private answerTo(id: string, timeoutMs: number, corr: string | undefined, timeout: () => HiveError): Promise<unknown> {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           this.invokes.delete(id);
-          reject(new HiveError('TIMEOUT', `No answer to ${method} within ${timeoutMs} ms`));
+          if (corr !== undefined) this.outputs.delete(corr);
+          reject(timeout());
         }, timeoutMs);
-        this.invokes.set(id, { resolve, reject, timer });
-        this.send({ type: 'req', id, method, params });
+        this.invokes.set(id, corr === undefined ? { resolve, reject, timer } : { resolve, reject, timer, corr });
       });
+    }
+
+    private sendRequest(id: string, method: string, params: unknown, answer: Promise<unknown>): Promise<unknown> {
+      try {
+        this.send({ type: 'req', id, method, params });
+      } catch (err) {
+        // Not sent (params that do not serialize): nothing will answer it.
+        const p = this.invokes.get(id);
+        if (p) {
+          clearTimeout(p.timer);
+          this.invokes.delete(id);
+          if (p.corr !== undefined) this.outputs.delete(p.corr);
+          p.reject(err as Error);
+        }
+      }
+      return answer;
     }
 
     openStream(handlers: StreamHandlers, opts: StreamOpenOptions = {}): StreamEndpoint {

@@ -358,6 +358,8 @@ function createWal(dir: string, logger: Logger) {
       /* best effort */
     }
   }
+  /** Held lines are written once this long (see `append`). */
+  const HELD_MAX_CHARS = 65_536;
   /** Lines of `later` appends not written yet (all of the current segment; in order). */
   let held = '';
   let draining: NodeJS.Immediate | null = null;
@@ -385,7 +387,9 @@ function createWal(dir: string, logger: Logger) {
      */
     append(line: string, later = false): number {
       held += line;
-      if (!later) drain();
+      // Held lines are written by 64 K characters at most: a fan-out's turn can hold thousands,
+      // and lines waiting in memory were copied by every scavenge meanwhile.
+      if (!later || held.length >= HELD_MAX_CHARS) drain();
       else draining ??= setImmediate(drain);
       current.seg.pending++;
       current.seg.written++;

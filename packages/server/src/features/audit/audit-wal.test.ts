@@ -78,9 +78,18 @@ describe('audit write-ahead log', () => {
     a.log(entry(7), { batched: true });
     a.settleWal();
     expect(lines().map((l) => rowFromWalLine(l)?.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    // A process that died now: all eight come back and the chain verifies.
+    // A long turn (a fan-out's thousands of results) does not hold them all: once 64 K characters
+    // wait, they are written, in the same turn.
+    const big = { actor: { type: 'system', id: 'hub', name: 'hub' }, action: 'test.wal', details: { pad: 'x'.repeat(1000) }, result: 'success' as const };
+    for (let i = 0; i < 90; i++) a.log(big, { batched: true });
+    const inTurn = lines().length;
+    expect(inTurn).toBeGreaterThan(8);
+    expect(inTurn).toBeLessThan(8 + 90);
+    a.settleWal();
+    expect(lines().map((l) => rowFromWalLine(l)?.seq)).toEqual(Array.from({ length: 98 }, (_, i) => i));
+    // A process that died now: all of them come back and the chain verifies.
     const next = auditServiceFactory({ db: store.db, write: store.write, logger, walDir });
-    expect(await next.recover()).toBe(8);
+    expect(await next.recover()).toBe(98);
     expect((await next.verify()).ok).toBe(true);
     await a.close();
     await next.close();

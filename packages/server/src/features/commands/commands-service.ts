@@ -12,7 +12,7 @@ import { type ApprovalsConfig, approvalReason } from '../approvals/approval-poli
 import type { ApprovalsService } from '../approvals/approvals-service.js';
 import type { AuditService } from '../audit/audit-service.js';
 import type { SatelliteView } from '../devices/devices-store.js';
-import { type CommandsStore, FINAL_STATES, type JobView, toJobView } from './commands-store.js';
+import { type CommandsStore, FINAL_STATES, type JobView, laterJson, toJobView } from './commands-store.js';
 import type { HubSigner } from './hub-key.js';
 
 export interface ExecOptions {
@@ -186,25 +186,23 @@ export const commandsServiceFactory = ({
       error_code: full.error_code,
       error_message: full.error_message,
     };
-    const written = (
-      bus.clustered
-        ? store.finishIfOpen(job.id, patchOf).then((ok) => {
-            if (!ok) logger?.error({ job: job.id, state: full.state }, 'job already ended elsewhere (its instance was declared lost); result not stored');
-          })
-        : store.update(job.id, patchOf)
-    ).then(
-      () => {
-        if (bus.clustered) publish(full);
-      },
-      (err: Error) => {
-        logger?.error({ err: err.message, job: job.id }, 'job result could not be stored');
-        if (bus.clustered) publish(full);
-      },
-    );
-    if (bus.clustered) await written;
-    // On one process the event goes out at once: every read here waits for queued writes, and a
-    // fan-out's rows wait for its answer (its jobs' events must not).
-    else publish(full);
+    if (bus.clustered) {
+      await store.finishIfOpen(job.id, patchOf).then(
+        (ok) => {
+          if (!ok) logger?.error({ job: job.id, state: full.state }, 'job already ended elsewhere (its instance was declared lost); result not stored');
+        },
+        (err: Error) => logger?.error({ err: err.message, job: job.id }, 'job result could not be stored'),
+      );
+      publish(full);
+    } else {
+      // On one process the event goes out at once: every read here waits for queued writes, and a
+      // fan-out's rows wait for its answer (its jobs' events must not). Nothing waits for the
+      // write: no promise or closure keeps the finished row alive until then (10,000 of them
+      // during a fan-out, copied by every scavenge).
+      const id = job.id;
+      store.updateBehind(id, patchOf, (err) => logger?.error({ err: (err as Error).message, job: id }, 'job result could not be stored'));
+      publish(full);
+    }
     onFinished?.(full.command, full.state, full.duration_ms);
     const parsed = data !== undefined ? data : full.result ? JSON.parse(full.result) : null;
     const view = toJobView(full, { params: parsedParams(full.params), result: parsed });
@@ -265,6 +263,9 @@ export const commandsServiceFactory = ({
   function dispatch(job: JobsTable, params: Record<string, unknown>, signed?: InvokeParams): Promise<JobView> {
     // Signed with its batch: a fan-out's job (see finish).
     const inBatch = signed !== undefined;
+    // Dropped once sent: the invoke (its signature and proof) must not stay alive until the
+    // result (10,000 of them during a fan-out, copied by every scavenge).
+    let presigned = signed;
     const run = (async () => {
       const startedMs = Date.now();
       job.state = 'running';
@@ -273,15 +274,20 @@ export const commandsServiceFactory = ({
       store.started(job.id);
       publish(job);
       try {
-        const invoke = signed ?? (await signer.signSoon(invokeOf(job, params, startedMs)));
-        const data = await bus.invokeNode(job.satellite_id, invoke, job.timeout_ms + TRANSIT_GRACE_MS);
+        const waitMs = job.timeout_ms + TRANSIT_GRACE_MS;
+        const answer = presigned
+          ? bus.invokeNode(job.satellite_id, presigned, waitMs)
+          : signer.signSoon(invokeOf(job, params, startedMs)).then((invoke) => bus.invokeNode(job.satellite_id, invoke, waitMs));
+        presigned = undefined;
+        const data = await answer;
         const exitCode = (data as { exitCode?: number | null } | null)?.exitCode;
         const failed = job.command === 'system.run' && exitCode !== 0;
         return await finish(
           job,
           {
             state: failed ? 'failed' : 'succeeded',
-            result: toJson(data),
+            // A fan-out's row waits for its answer: the text is made when it is written.
+            result: inBatch && !bus.clustered ? laterJson(data) : toJson(data),
             ...(failed ? { error_code: 'COMMAND_FAILED', error_message: `exit code ${exitCode ?? 'none'}` } : {}),
           },
           data ?? null,
@@ -550,12 +556,7 @@ export const commandsServiceFactory = ({
       if (!early || job.state === 'queued') {
         finalWaiters.delete(job.id);
         record(toJobView(job));
-        if (dispatchNow) toSend.push(job);
-        if (toSend.length >= SIGN_CHUNK) sendChunk();
-        continue;
-      }
-      const final = early.then(record);
-      finals.push(final);
+      } else finals.push(early.then(record));
       if (dispatchNow) toSend.push(job);
       if (toSend.length >= SIGN_CHUNK) sendChunk();
     }

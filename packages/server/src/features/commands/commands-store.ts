@@ -1,5 +1,5 @@
 import type { Db } from '../../store/db.js';
-import { fromJson } from '../../store/db.js';
+import { fromJson, toJson } from '../../store/db.js';
 import type { JobState, JobsTable } from '../../store/schema.js';
 import type { BatchWrite, WriteOp } from '../../store/writer.js';
 
@@ -67,6 +67,20 @@ const HOLD_RUNNING_MS = 1000;
 /** …counted from when the job was sent (`started`), but never longer than this from its creation. */
 const HOLD_MAX_MS = 5000;
 
+/**
+ * A job's result as JSON text, made when its row is written: a fan-out's rows wait for its answer,
+ * so the 10,000 results are not turned into text again before it (the answer carries the objects).
+ * Only in a row or patch handed to this store (`laterJson`), which every read waits for.
+ */
+class LaterJson {
+  constructor(private readonly value: unknown) {}
+  text(): string {
+    return toJson(this.value);
+  }
+}
+/** `value` as the `result` column of a row this store writes (see LaterJson). */
+export const laterJson = (value: unknown): string => new LaterJson(value) as unknown as string;
+
 interface Queued {
   row?: JobsTable;
   update?: { id: string; patch: Partial<JobsTable> };
@@ -130,10 +144,14 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
   let timer: NodeJS.Timeout | null = null;
   let timerAt = 0;
 
-  const opOf = (q: Queued): WriteOp =>
-    q.row
+  const opOf = (q: Queued): WriteOp => {
+    const values = q.row ?? q.update?.patch ?? {};
+    const later = values.result as unknown;
+    if (later instanceof LaterJson) values.result = later.text();
+    return q.row
       ? { table: 'jobs', kind: 'insert', row: q.row as unknown as Record<string, unknown> }
       : { table: 'jobs', kind: 'update', id: q.update?.id ?? '', patch: q.update?.patch ?? {} };
+  };
 
   /** Writes what is due (everything when `all`): updates at once, held inserts once old enough. */
   async function writeBatch(all: boolean): Promise<void> {
@@ -238,6 +256,19 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
         return doneOf(held);
       }
       return doneOf(enqueue({ update: { id, patch } }, soon));
+    },
+    /**
+     * `update` that nobody waits for (a job that finished, on one process): no promise. A failed
+     * write goes to `onError`, or, while the job's own insert is still queued, to the insert's.
+     */
+    updateBehind(id: string, patch: Partial<JobsTable>, onError: (e: unknown) => void): void {
+      const held = inserts.get(id);
+      if (held?.row) {
+        Object.assign(held.row, patch);
+        if (!isHeld(held)) arm(Date.now(), COALESCE_MS);
+        return;
+      }
+      enqueue({ update: { id, patch }, onError });
     },
     /**
      * A fan-out starts: the rows of its jobs, running or finished, are held until `answered` (at
