@@ -113,7 +113,7 @@ export const commandsServiceFactory = ({
 }) => {
   const running = new Map<string, JobsTable>();
   const inflight = new Set<Promise<unknown>>();
-  const finalWaiters = new Map<string, Set<(v: JobView) => void>>();
+  const finalWaiters = new Map<string, ((v: JobView) => void)[]>();
   const cancelRequested = new Set<string>();
   let shuttingDown = false;
 
@@ -237,12 +237,15 @@ export const commandsServiceFactory = ({
     return view;
   }
 
+  /** Calls `cb` with the job's view when it ends (here, or on another instance: see the bus handler). */
+  function whenFinal(jobId: string, cb: (v: JobView) => void): void {
+    const list = finalWaiters.get(jobId);
+    if (list) list.push(cb);
+    else finalWaiters.set(jobId, [cb]);
+  }
+
   function waitFinal(jobId: string): Promise<JobView> {
-    return new Promise((resolve) => {
-      const set = finalWaiters.get(jobId) ?? new Set();
-      set.add(resolve);
-      finalWaiters.set(jobId, set);
-    });
+    return new Promise((resolve) => whenFinal(jobId, resolve));
   }
 
   /** The unsigned invoke of a job, issued at `at`. */
@@ -406,10 +409,24 @@ export const commandsServiceFactory = ({
       await finish(job, { state: 'failed', error_code: 'SATELLITE_OFFLINE', error_message: `Satellite ${sat.slug} is not connected` });
       return { job, dispatchNow: false };
     }
+    return startRunning(job);
+  }
+
+  /**
+   * `admit` without a wait, for the common case (an online node, no approval needed; a fan-out
+   * admits thousands in one go); null when `admit` must decide.
+   */
+  function admitNow(sat: SatelliteView, job: JobsTable, params: Record<string, unknown>): { job: JobsTable; dispatchNow: boolean } | null {
+    if (!bus.isNodeConnected(sat.id) || approvalReason(policy, { command: job.command, params, satellite: sat, source: job.source })) return null;
+    return startRunning(job);
+  }
+
+  function startRunning(job: JobsTable): { job: JobsTable; dispatchNow: boolean } {
     job.state = 'running';
-    // Not awaited: the row goes out with the next batch (a fan-out admits thousands in one go);
-    // the job's later update queues behind it and reads wait for both.
-    store.insertBehind(job, (err) => logger?.error({ err: (err as Error).message, job: job.id }, 'job row could not be stored'));
+    // Not awaited: the row goes out with the next batch; the job's later update queues behind it
+    // and reads wait for both.
+    const id = job.id;
+    store.insertBehind(job, (err) => logger?.error({ err: (err as Error).message, job: id }, 'job row could not be stored'));
     return { job, dispatchNow: true };
   }
 
@@ -490,7 +507,20 @@ export const commandsServiceFactory = ({
       result: 'success',
     });
     const results: TargetResult[] = new Array(sats.length);
-    const finals: Promise<void>[] = [];
+    // The answer waits for every job that is waited for (and for the loop below): a count, not a
+    // promise per job.
+    let outstanding = 1;
+    let allFinal: () => void = () => {};
+    const finals = new Promise<void>((resolve) => {
+      allFinal = resolve;
+    });
+    const settleOne = () => {
+      if (--outstanding === 0) allFinal();
+    };
+    /** Stops waiting for job `id` (when it was still waited for). */
+    const unwait = (id: string) => {
+      if (finalWaiters.delete(id)) settleOne();
+    };
     const limit = Math.max(1, Math.min(req.concurrency ?? fanoutConcurrency, 100_000));
     // At most `limit` invokes in flight for this batch; the rest wait in order for a free slot.
     let active = 0;
@@ -532,36 +562,43 @@ export const commandsServiceFactory = ({
         continue;
       }
       const fresh = newJob(p, sat, req.command, params, req, batchId, paramsJson);
+      const record = (v: JobView) => {
+        results[i] = { satellite_id: sat.id, slug: sat.slug, job_id: v.id, state: v.state, result: v.result, error: v.error };
+      };
       // Registered before admit(): a job needing approval can be decided and finished elsewhere at once.
-      const early = req.async ? null : waitFinal(fresh.id);
+      if (!req.async) {
+        outstanding++;
+        whenFinal(fresh.id, (v) => {
+          record(v);
+          settleOne();
+        });
+      }
       let admitted: Awaited<ReturnType<typeof admit>>;
       try {
-        admitted = await admit(p, sat, fresh, params, req);
+        admitted = admitNow(sat, fresh, params) ?? (await admit(p, sat, fresh, params, req));
       } catch (err) {
-        finalWaiters.delete(fresh.id);
+        unwait(fresh.id);
         const e = err as HiveError;
         results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code ?? 'INTERNAL_ERROR', message: e.message } };
         continue;
       }
       const { job, dispatchNow } = admitted;
-      const record = (v: JobView) => {
-        results[i] = { satellite_id: sat.id, slug: sat.slug, job_id: v.id, state: v.state, result: v.result, error: v.error };
-      };
       if (FINAL_STATES.includes(job.state)) {
-        finalWaiters.delete(job.id);
+        unwait(job.id);
         const row = await store.get(job.id);
         record(toJobView(row ?? job));
         continue;
       }
-      if (!early || job.state === 'queued') {
-        finalWaiters.delete(job.id);
+      if (req.async || job.state === 'queued') {
+        unwait(job.id);
         record(toJobView(job));
-      } else finals.push(early.then(record));
+      }
       if (dispatchNow) toSend.push(job);
       if (toSend.length >= SIGN_CHUNK) sendChunk();
     }
     sendChunk();
-    await Promise.all(finals);
+    settleOne();
+    await finals;
     // Its jobs' audit entries are in the write-ahead log before the answer goes out.
     audit.settleWal();
     const summary = { total: results.length, succeeded: 0, failed: 0, offline: 0, denied: 0, timed_out: 0, pending_approval: 0, queued: 0, cancelled: 0 };
