@@ -203,6 +203,18 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     );
   }
 
+  /** Queues a change of job `id`; a queued insert of it absorbs the change (it is written once). */
+  function queueUpdate(id: string, patch: Partial<JobsTable>, soon: boolean, onError?: (e: unknown) => void): Queued {
+    const held = inserts.get(id);
+    if (held?.row) {
+      // The row is not written yet: it is written once, with this change.
+      Object.assign(held.row, patch);
+      if (!isHeld(held)) arm(Date.now(), soon ? 0 : COALESCE_MS);
+      return held;
+    }
+    return enqueue({ update: { id, patch }, onError }, soon);
+  }
+
   let urgent = false;
   function enqueue(item: Pick<Queued, 'row' | 'update' | 'onError'>, soon = false): Queued {
     const q = item as Queued;
@@ -248,27 +260,14 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
     },
     /** `soon`: the caller waits for it (written with the next turn, not after the coalescing delay). */
     update(id: string, patch: Partial<JobsTable>, soon = false): Promise<void> {
-      const held = inserts.get(id);
-      if (held?.row) {
-        // The row is not written yet: it is written once, with this change.
-        Object.assign(held.row, patch);
-        if (!isHeld(held)) arm(Date.now(), soon ? 0 : COALESCE_MS);
-        return doneOf(held);
-      }
-      return doneOf(enqueue({ update: { id, patch } }, soon));
+      return doneOf(queueUpdate(id, patch, soon));
     },
     /**
      * `update` that nobody waits for (a job that finished, on one process): no promise. A failed
      * write goes to `onError`, or, while the job's own insert is still queued, to the insert's.
      */
     updateBehind(id: string, patch: Partial<JobsTable>, onError: (e: unknown) => void): void {
-      const held = inserts.get(id);
-      if (held?.row) {
-        Object.assign(held.row, patch);
-        if (!isHeld(held)) arm(Date.now(), COALESCE_MS);
-        return;
-      }
-      enqueue({ update: { id, patch }, onError });
+      queueUpdate(id, patch, false, onError);
     },
     /**
      * A fan-out starts: the rows of its jobs, running or finished, are held until `answered` (at
