@@ -147,7 +147,19 @@ export async function operator(
       if (hit) return resolve(hit.payload);
       const timer = setTimeout(() => {
         c.off('event', on);
-        reject(new Error(`timed out waiting for event ${name}`));
+        // What did come, for the failure message: the last few events of that name.
+        const last = seen
+          .filter((e) => e.name === name)
+          .slice(-3)
+          .map((e) => JSON.stringify(e.payload).slice(0, 300));
+        reject(
+          new Error(
+            `timed out waiting for event ${name}; ${last.length ? `last seen: ${last.join(' | ')}` : 'none of that name seen'}; last events: ${seen
+              .slice(-5)
+              .map((e) => e.name)
+              .join(', ')}`,
+          ),
+        );
       }, timeoutMs);
       const on = (n: string, p: any) => {
         if (n === name && pred(p)) {

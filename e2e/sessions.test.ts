@@ -152,13 +152,21 @@ describe('terminal sessions through the hub (real agent, real PTY)', () => {
     expect(res.attach).toMatchObject({ mode: 'events' });
     expect(res.attach.stream_id).toBeUndefined();
     const id = res.session.id;
-    await op.request('session:input', { session_id: id, input: Buffer.from('b64-in\n').toString('base64') });
     let text = '';
-    await op.waitEvent('session:output', (p) => {
-      if (p.session_id === id) text += Buffer.from(p.output, 'base64').toString('utf8');
-      return text.includes('got:b64-in');
-    });
-    expect(await op.waitEvent('session:ended', (p) => p.session_id === id)).toMatchObject({ reason: 'exited', exit_code: 3 });
+    const onEvent = (name: string, p: any) => {
+      if (name === 'session:output' && p.session_id === id) text += Buffer.from(p.output, 'base64').toString('utf8');
+    };
+    op.on('event', onEvent);
+    await op.request('session:input', { session_id: id, input: Buffer.from('b64-in\n').toString('base64') });
+    // The process ends after its output: wait for the end, then look at everything that came.
+    const ended = await op
+      .waitEvent('session:ended', (p) => p.session_id === id)
+      .catch((e: Error) => {
+        throw new Error(`${e.message}; output so far: ${JSON.stringify(text)}`);
+      });
+    op.off('event', onEvent);
+    expect(text).toContain('got:b64-in');
+    expect(ended).toMatchObject({ reason: 'exited', exit_code: 3 });
   });
 
   it('DELETE terminates a session; the node kills its process', async () => {
