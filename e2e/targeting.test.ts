@@ -46,6 +46,17 @@ describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () =
     expect(bySlug['web-05'].state).toBe('timed_out');
     expect(bySlug['web-00']).toMatchObject({ state: 'succeeded', result: { stdout: 'hi\n' } });
     expect(bySlug['web-21']).toBeUndefined();
+    // The rows held while the fan-out ran are written once its answer has gone out, by themselves
+    // (read from the database file, not through the hub, whose reads write what waits first).
+    const db = new Database(path.join(t.dataDir, 'hive.db'), { readonly: true });
+    try {
+      const stored = () => (db.prepare("select count(*) as n from jobs where batch_id = ? and state != 'running'").get(batch_id) as { n: number }).n;
+      const deadline = Date.now() + 10_000;
+      while (stored() < 21 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(stored()).toBe(21); // 19 succeeded, 1 timed out, 1 failed (offline)
+    } finally {
+      db.close();
+    }
     const jobs = await t.api('GET', `/api/v1/commands?batch=${batch_id}&per_page=100`);
     expect(jobs.body.pagination.total).toBe(21);
   });

@@ -8,7 +8,11 @@ import { performance } from 'node:perf_hooks';
 export function createHubApi({ host, port, apiKey, maxSockets }) {
   const agent = new http.Agent({ keepAlive: true, maxSockets, maxFreeSockets: maxSockets, scheduling: 'fifo' });
 
-  /** One request; never rejects. Resolves with { status, body, ms, error }. */
+  /**
+   * One request; never rejects. Resolves with { status, body, ms, error, firstByteMs, bytes }:
+   * `firstByteMs` is when the response head arrived (the answer was ready and its first bytes
+   * went out), `bytes` the body's size.
+   */
   function request(method, path, body, timeoutMs = 60_000) {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const headers = { 'x-api-key': apiKey, accept: 'application/json' };
@@ -31,8 +35,13 @@ export function createHubApi({ host, port, apiKey, maxSockets }) {
         done({ status: 0, body: null, error: 'CLIENT_TIMEOUT' });
       }, timeoutMs);
       const req = http.request({ host, port, method, path, agent, headers }, (res) => {
+        const firstByteMs = performance.now() - started;
+        let bytes = 0;
         const chunks = [];
-        res.on('data', (c) => chunks.push(c));
+        res.on('data', (c) => {
+          bytes += c.length;
+          chunks.push(c);
+        });
         res.on('end', () => {
           let parsed = null;
           try {
@@ -40,7 +49,7 @@ export function createHubApi({ host, port, apiKey, maxSockets }) {
           } catch {
             /* not JSON */
           }
-          done({ status: res.statusCode ?? 0, body: parsed, error: null });
+          done({ status: res.statusCode ?? 0, body: parsed, error: null, firstByteMs, bytes });
         });
         res.on('error', (err) => done({ status: 0, body: null, error: err.code ?? err.message }));
       });

@@ -19,6 +19,9 @@ async function byTag(f, n, concurrency) {
   const summary = r.body?.data?.summary ?? null;
   return {
     ms: round(r.ms, 1),
+    /** When the response head arrived: the answer was complete and started going out. */
+    firstByteMs: r.firstByteMs === undefined ? null : round(r.firstByteMs, 1),
+    responseBytes: r.bytes ?? null,
     status: r.status,
     summary,
     succeeded: summary?.succeeded ?? 0,
@@ -58,7 +61,7 @@ export default {
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';
       runs.push(x);
       log(
-        `  fan-out ${label}: ${x.succeeded}/${n} in ${x.ms} ms (hub CPU ${x.hubCpuMs} ms, ${x.hubCpuUntilQuietMs} ms until quiet ${x.hubQuietAfterMs} ms later; satellite workers CPU ${x.workersCpuMs} ms)`,
+        `  fan-out ${label}: ${x.succeeded}/${n} in ${x.ms} ms (head at ${x.firstByteMs} ms, ${round((x.responseBytes ?? 0) / 1e6, 1)} MB; hub CPU ${x.hubCpuMs} ms, ${x.hubCpuUntilQuietMs} ms until quiet ${x.hubQuietAfterMs} ms later; satellite workers CPU ${x.workersCpuMs} ms)`,
       );
       return x;
     };

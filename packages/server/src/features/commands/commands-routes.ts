@@ -2,6 +2,16 @@ import { z } from 'zod';
 import { type HiveApp, ok, paginated } from '../../http/app.js';
 import type { CommandsService } from './commands-service.js';
 
+/** Releases a fan-out's held database writes once the response has gone out (or the client left). */
+const afterSent =
+  (reply: { raw: NodeJS.WritableStream & { writableFinished: boolean; destroyed: boolean } }) =>
+  (release: () => void): void => {
+    const raw = reply.raw;
+    if (raw.writableFinished || raw.destroyed) return release();
+    raw.once('finish', release);
+    raw.once('close', release);
+  };
+
 const Ref = z.string().trim().min(1).max(128);
 const ExecBody = {
   command: z.string().trim().min(1).max(128),
@@ -41,12 +51,13 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
         })
         .strict(),
     },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const { target, ...rest } = req.body;
       const ids = target.group ? (await deps.groupSatellites(target.group)).map((s) => s.id) : [];
       const result = await commands.execMany(
         { ...req.principal, ip: req.ip },
         { ...rest, target: { satellites: [...(target.satellites ?? []), ...ids], tag: target.tag, group: target.group } },
+        afterSent(reply),
       );
       return ok(result);
     },
@@ -55,9 +66,9 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
   app.post('/api/v1/groups/:id/exec', {
     config: { scope: 'operator.write' },
     schema: { params: z.object({ id: Ref }), body: z.object({ concurrency: z.number().int().min(1).max(100_000).optional(), ...ExecBody }).strict() },
-    handler: async (req) => {
+    handler: async (req, reply) => {
       const ids = (await deps.groupSatellites(req.params.id)).map((s) => s.id);
-      return ok(await commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }));
+      return ok(await commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }, afterSent(reply)));
     },
   });
 

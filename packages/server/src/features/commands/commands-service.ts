@@ -78,6 +78,8 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const SIGN_CHUNK = 128;
 /** Extra time the hub waits beyond the node's own timeout, for the result to travel back. */
 const TRANSIT_GRACE_MS = 2_000;
+/** A fan-out's held writes wait at most this long for its answer to go out (see `execMany`). */
+const ANSWER_HOLD_MAX_MS = 3_000;
 const ScriptParams = z.record(z.string(), z.unknown());
 
 /**
@@ -476,7 +478,13 @@ export const commandsServiceFactory = ({
     return raise(await final);
   }
 
-  async function execMany(p: Principal, req: ExecManyRequest): Promise<BatchResult> {
+  /**
+   * `afterAnswer`: called with the release of the fan-out's held writes once its result is ready;
+   * the caller releases them when the answer has gone out (an HTTP response of megabytes is written
+   * over several turns of the event loop, which the database writes would hold up). Without it,
+   * or at the latest after ANSWER_HOLD_MAX_MS, they are released when the result is ready.
+   */
+  async function execMany(p: Principal, req: ExecManyRequest, afterAnswer?: (release: () => void) => void): Promise<BatchResult> {
     requireScope(p, 'operator.write');
     if (shuttingDown) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
     const params = validate(req.command, req.params);
@@ -488,12 +496,28 @@ export const commandsServiceFactory = ({
     // goes out first; the entries are in the audit write-ahead log before it).
     store.answering(batchId);
     const releaseAudit = audit.deferWrites();
-    try {
-      return await fanOut(p, req, params, sats, batchId);
-    } finally {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      clearTimeout(cap);
       store.answered(batchId);
       releaseAudit();
+    };
+    let cap: NodeJS.Timeout | undefined;
+    let result: BatchResult;
+    try {
+      result = await fanOut(p, req, params, sats, batchId);
+    } catch (err) {
+      release();
+      throw err;
     }
+    if (afterAnswer) {
+      cap = setTimeout(release, ANSWER_HOLD_MAX_MS);
+      cap.unref();
+      afterAnswer(release);
+    } else release();
+    return result;
   }
 
   async function fanOut(p: Principal, req: ExecManyRequest, params: Record<string, unknown>, sats: SatelliteView[], batchId: string): Promise<BatchResult> {
