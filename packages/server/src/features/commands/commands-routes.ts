@@ -7,7 +7,10 @@ const afterSent =
   (reply: { raw: NodeJS.WritableStream & { writableFinished: boolean; destroyed: boolean } }) =>
   (release: () => void): void => {
     const raw = reply.raw;
-    if (raw.writableFinished || raw.destroyed) return release();
+    if (raw.writableFinished || raw.destroyed) {
+      release();
+      return;
+    }
     raw.once('finish', release);
     raw.once('close', release);
   };
@@ -68,7 +71,9 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
     schema: { params: z.object({ id: Ref }), body: z.object({ concurrency: z.number().int().min(1).max(100_000).optional(), ...ExecBody }).strict() },
     handler: async (req, reply) => {
       const ids = (await deps.groupSatellites(req.params.id)).map((s) => s.id);
-      return ok(await commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }, afterSent(reply)));
+      return ok(
+        await commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }, afterSent(reply)),
+      );
     },
   });
 
