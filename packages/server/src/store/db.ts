@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
 import SQLite from 'better-sqlite3';
 import { type Compilable, Kysely, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
@@ -25,7 +26,7 @@ export interface Store {
   close(): Promise<void>;
   ping(): Promise<void>;
   /** Hot-path row writes (job rows, audit entries), one transaction per call; see writer.ts. */
-  write: BatchWrite;
+  write: BatchWrite & { /** SQLite on a file: the thread that runs them. */ worker?: Worker };
 }
 
 /** Opens the database and runs pending migrations. */
@@ -77,11 +78,13 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     await db.destroy();
     throw error instanceof Error ? error : new Error(String(error));
   }
+  const write = batchWriter(db, sqlite, cfg.driver === 'sqlite' && cfg.connection !== ':memory:' ? path.resolve(cfg.connection) : undefined);
   return {
     db,
     driver: cfg.driver,
-    write: batchWriter(db, sqlite),
+    write,
     async close() {
+      await write.close();
       await checkpointer?.close();
       await db.destroy();
     },

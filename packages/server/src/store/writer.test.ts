@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { openStore, type Store } from './db.js';
+import { auditRow } from './test-drivers.js';
+
+describe('batch writes on SQLite: a worker thread with its own connection', () => {
+  let dir = '';
+  let store: Store | undefined;
+  afterEach(async () => {
+    await store?.close();
+    store = undefined;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const open = async () => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'hive-writer-'));
+    store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'hive.db') });
+    return store;
+  };
+  const idsInFile = () => {
+    const db = new Database(path.join(dir, 'hive.db'), { readonly: true });
+    try {
+      return (db.prepare('select id from audit_logs order by id').all() as { id: string }[]).map((r) => r.id);
+    } finally {
+      db.close();
+    }
+  };
+
+  it('writes through a thread other than the event loop; an answered batch is in the file', async () => {
+    const s = await open();
+    expect(s.write.worker?.threadId).toBeGreaterThan(0);
+    await s.write(
+      Array.from({ length: 50 }, (_, i) => ({ table: 'audit_logs' as const, kind: 'insert' as const, row: auditRow(`aud_w${String(i).padStart(3, '0')}`) })),
+    );
+    expect(idsInFile()).toHaveLength(50);
+    // The hub's own connection reads what the worker committed.
+    expect((await s.db.selectFrom('audit_logs').select('id').execute()).length).toBe(50);
+  });
+
+  it('a bad batch fails as a whole with the database error and leaves nothing behind', async () => {
+    const s = await open();
+    await s.write([{ table: 'audit_logs', kind: 'insert', row: auditRow('aud_dup') }]);
+    const err = await s
+      .write([
+        { table: 'audit_logs', kind: 'insert', row: auditRow('aud_new') },
+        { table: 'audit_logs', kind: 'insert', row: auditRow('aud_dup') },
+      ])
+      .catch((e: Error & { code?: string }) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);
+    expect(idsInFile()).toEqual(['aud_dup']);
+  });
+
+  it('when the worker dies, later writes go through the hub connection; nothing is lost', async () => {
+    const s = await open();
+    await s.write([{ table: 'audit_logs', kind: 'insert', row: auditRow('aud_before') }]);
+    const worker = s.write.worker;
+    expect(worker).toBeDefined();
+    const exited = new Promise((r) => worker?.once('exit', r));
+    await worker?.terminate();
+    await exited;
+    await s.write([{ table: 'audit_logs', kind: 'insert', row: auditRow('aud_after') }]);
+    expect(idsInFile()).toEqual(['aud_after', 'aud_before']);
+  });
+});
