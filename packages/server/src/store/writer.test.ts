@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -51,6 +51,26 @@ describe('batch writes on SQLite: a worker thread with its own connection', () =
     expect(err).toBeInstanceOf(Error);
     expect((err as { code?: string }).code).toMatch(/^SQLITE_CONSTRAINT/);
     expect(idsInFile()).toEqual(['aud_dup']);
+  });
+
+  it('the WAL stays bounded under a steady stream of batches (the worker checkpoints after its commits)', async () => {
+    const s = await open();
+    const wal = path.join(dir, 'hive.db-wal');
+    let largest = 0;
+    // 400 batches of 100 entries, ~1 KB each: ~40 MB through the WAL.
+    for (let b = 0; b < 400; b++) {
+      await s.write(
+        Array.from({ length: 100 }, (_, i) => ({
+          table: 'audit_logs' as const,
+          kind: 'insert' as const,
+          row: auditRow(`aud_${String(b).padStart(4, '0')}_${String(i).padStart(3, '0')}`, { details: JSON.stringify({ pad: 'x'.repeat(900) }) }),
+        })),
+      );
+      largest = Math.max(largest, statSync(wal).size);
+    }
+    expect(idsInFile()).toHaveLength(40_000);
+    // SQLite's own checkpoint every 1,000 pages (4 MB) on the worker's connection; without any, ~50 MB.
+    expect(largest).toBeLessThan(16 * 1024 * 1024);
   });
 
   it('when the worker dies, later writes go through the hub connection; nothing is lost', async () => {
