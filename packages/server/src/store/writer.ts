@@ -20,13 +20,6 @@ export type BatchWrite = (ops: readonly WriteOp[]) => Promise<void>;
 const defined = (o: Record<string, unknown>): string[] => Object.keys(o).filter((k) => o[k] !== undefined);
 
 /**
- * The hot write paths (job rows of a fan-out, audit entries) write thousands of rows a second.
- * On SQLite each op runs a cached prepared statement inside one transaction, while Kysely's single
- * connection is held (so no Kysely transaction is open around it): about half the CPU of Kysely's
- * compiled multi-row inserts, most of it spent in SQLite itself. On PostgreSQL the work happens in
- * the server, so Kysely stays (consecutive inserts into one table go as multi-row inserts).
- */
-/**
  * Runs a batch of row writes in one SQLite transaction, each op with a cached prepared statement.
  * Self-contained (it uses nothing from outside its body): its source also runs in the write worker
  * thread (see `startWriteWorker`).
@@ -188,6 +181,7 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
   const pending: WorkerWrite[] = [];
   let head = 0;
   let alive = true;
+  let closing = false;
   let exitedResolve: () => void = () => {};
   const exited = new Promise<void>((r) => {
     exitedResolve = r;
@@ -217,7 +211,8 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
   worker.once('exit', () => gone());
   return {
     thread: worker,
-    alive: () => alive,
+    // Once closing, later writes go through the hub's connection (still open until the store closes).
+    alive: () => alive && !closing,
     write(ops) {
       return new Promise<void>((resolve, reject) => {
         if (pending.length === head) worker.ref(); // a write in flight keeps the process up
@@ -226,7 +221,8 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
       });
     },
     async close() {
-      if (!alive) return;
+      if (!alive || closing) return exited;
+      closing = true;
       // Writes already handed over finish first: the worker answers messages in order.
       worker.ref();
       worker.postMessage('close');
