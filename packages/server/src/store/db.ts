@@ -34,6 +34,8 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
   let db: Db;
   let sqlite: SQLite.Database | undefined;
   let checkpointer: ReturnType<typeof startCheckpointer> | undefined;
+  /** The SQLite database file (none in memory): its checkpointer and batch-write worker open it too. */
+  let file: string | undefined;
   if (cfg.driver === 'sqlite') {
     if (cfg.connection !== ':memory:') mkdirSync(path.dirname(path.resolve(cfg.connection)), { recursive: true });
     sqlite = new SQLite(cfg.connection);
@@ -45,7 +47,10 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     // audit entries) touch pages all over them; re-reading those through the OS cost time.
     sqlite.pragma('cache_size = -16384');
     cachePreparedStatements(sqlite);
-    if (cfg.connection !== ':memory:') checkpointer = startCheckpointer(sqlite, path.resolve(cfg.connection));
+    if (cfg.connection !== ':memory:') {
+      file = path.resolve(cfg.connection);
+      checkpointer = startCheckpointer(sqlite, file);
+    }
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
     const pool = new pg.Pool({
@@ -78,7 +83,7 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     await db.destroy();
     throw error instanceof Error ? error : new Error(String(error));
   }
-  const write = batchWriter(db, sqlite, cfg.driver === 'sqlite' && cfg.connection !== ':memory:' ? path.resolve(cfg.connection) : undefined);
+  const write = batchWriter(db, sqlite, file);
   return {
     db,
     driver: cfg.driver,

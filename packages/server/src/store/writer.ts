@@ -178,8 +178,8 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
   const module = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(code, { eval: true, workerData: { module, file } });
   worker.unref();
+  // In flight, oldest first (rarely more than a couple: each writer waits for its last write).
   const pending: WorkerWrite[] = [];
-  let head = 0;
   let alive = true;
   let closing = false;
   let exitedResolve: () => void = () => {};
@@ -187,13 +187,9 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
     exitedResolve = r;
   });
   worker.on('message', (m: { message: string; code?: string } | null) => {
-    const w = pending[head];
-    pending[head++] = undefined as unknown as WorkerWrite;
-    if (head === pending.length) {
-      pending.length = 0;
-      head = 0;
-      worker.unref(); // idle: the worker does not keep the process up
-    }
+    const w = pending.shift();
+    // Idle: the worker does not keep the process up (while closing it must, until it has exited).
+    if (pending.length === 0 && !closing) worker.unref();
     if (!w) return;
     if (m === null) w.resolve();
     else w.reject(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
@@ -201,10 +197,7 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
   const gone = (err?: Error) => {
     if (!alive) return;
     alive = false;
-    const left = pending.slice(head);
-    pending.length = 0;
-    head = 0;
-    for (const w of left) w?.reject(err ?? new Error('the database write worker stopped'));
+    for (const w of pending.splice(0)) w.reject(err ?? new Error('the database write worker stopped'));
     exitedResolve();
   };
   worker.once('error', (err) => gone(err));
@@ -215,7 +208,7 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
     alive: () => alive && !closing,
     write(ops) {
       return new Promise<void>((resolve, reject) => {
-        if (pending.length === head) worker.ref(); // a write in flight keeps the process up
+        if (pending.length === 0) worker.ref(); // a write in flight keeps the process up
         pending.push({ resolve, reject });
         worker.postMessage(ops);
       });

@@ -243,9 +243,8 @@ export function createWsServer(deps: WsDeps) {
         // Not sent (params that do not serialize): nothing will answer it.
         const p = this.invokes.get(id);
         if (p) {
-          clearTimeout(p.timer);
           this.invokes.delete(id);
-          if (p.corr !== undefined) this.outputs.delete(p.corr);
+          settle(this.outputs, p);
           p.reject(err as Error);
         }
       }
