@@ -121,6 +121,10 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
     connection: config.database.connection as string,
     maxConnections: config.database.max_connections,
     ...(config.database.schema ? { schema: config.database.schema } : {}),
+    busy: {
+      onBusy: (attempt) =>
+        logger.warn({ attempt }, 'database file is locked by another connection: a batch of job rows or audit entries waits and is tried again'),
+    },
   });
   const db = store.db;
   const hubId = config.cluster.instance_id ?? `hub_${hostname().slice(0, 32)}_${randomSecret(4)}`;

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { startCheckpointer } from './checkpointer.js';
 import { migrationProvider } from './migrations.js';
 import type { Database } from './schema.js';
-import { type BatchWrite, batchWriter } from './writer.js';
+import { type BatchWrite, batchWriter, type SqliteBusyOptions } from './writer.js';
 
 export type Db = Kysely<Database>;
 
@@ -18,6 +18,8 @@ export interface DbConfig {
   maxConnections?: number;
   /** PostgreSQL only: schema to use (created if missing); lets tests isolate themselves. */
   schema?: string;
+  /** SQLite only: waiting for another connection's write lock (see writer.ts). */
+  busy?: SqliteBusyOptions;
 }
 
 export interface Store {
@@ -41,7 +43,7 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     sqlite = new SQLite(cfg.connection);
     sqlite.pragma('journal_mode = WAL');
     sqlite.pragma('synchronous = NORMAL');
-    sqlite.pragma('busy_timeout = 5000');
+    sqlite.pragma(`busy_timeout = ${Math.max(0, Math.floor(cfg.busy?.timeoutMs ?? 5000))}`);
     sqlite.pragma('foreign_keys = ON');
     // 16 MB of page cache instead of SQLite's 2 MB: inserts into indexes keyed by satellite (jobs,
     // audit entries) touch pages all over them; re-reading those through the OS cost time.
@@ -83,7 +85,7 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     await db.destroy();
     throw error instanceof Error ? error : new Error(String(error));
   }
-  const write = batchWriter(db, sqlite, file);
+  const write = batchWriter(db, sqlite, file, cfg.busy);
   return {
     db,
     driver: cfg.driver,

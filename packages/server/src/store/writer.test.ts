@@ -5,6 +5,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openStore, type Store } from './db.js';
 import { auditRow } from './test-drivers.js';
+import type { SqliteBusyOptions } from './writer.js';
 
 describe('batch writes on SQLite: a worker thread with its own connection', () => {
   let dir = '';
@@ -14,11 +15,24 @@ describe('batch writes on SQLite: a worker thread with its own connection', () =
     store = undefined;
     rmSync(dir, { recursive: true, force: true });
   });
-  const open = async () => {
+  const open = async (busy?: SqliteBusyOptions) => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'hive-writer-'));
-    store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'hive.db') });
+    store = await openStore({ driver: 'sqlite', connection: path.join(dir, 'hive.db'), ...(busy ? { busy } : {}) });
     return store;
   };
+  /** Another connection to the file holding its write lock (as a backup or a sqlite3 shell might). */
+  const lockFile = () => {
+    const other = new Database(path.join(dir, 'hive.db'));
+    other.exec('BEGIN IMMEDIATE');
+    return {
+      release() {
+        other.exec('COMMIT');
+        other.close();
+      },
+    };
+  };
+  const rows = (prefix: string, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ table: 'audit_logs' as const, kind: 'insert' as const, row: auditRow(`${prefix}${String(i).padStart(3, '0')}`) }));
   const idsInFile = () => {
     const db = new Database(path.join(dir, 'hive.db'), { readonly: true });
     try {
@@ -71,6 +85,40 @@ describe('batch writes on SQLite: a worker thread with its own connection', () =
     expect(idsInFile()).toHaveLength(40_000);
     // SQLite's own checkpoint every 1,000 pages (4 MB) on the worker's connection; without any, ~50 MB.
     expect(largest).toBeLessThan(16 * 1024 * 1024);
+  });
+
+  it('a batch that meets the write lock of another connection waits, is tried again, and gets through once the lock is gone', async () => {
+    let retried: () => void = () => {};
+    const secondRetry = new Promise<void>((r) => {
+      retried = r;
+    });
+    const attempts: number[] = [];
+    const s = await open({
+      timeoutMs: 50,
+      onBusy: (n) => {
+        attempts.push(n);
+        if (n === 3) retried();
+      },
+    });
+    const lock = lockFile();
+    const first = s.write(rows('aud_a', 20));
+    const second = s.write(rows('aud_b', 5)); // waits behind the first, in order
+    await secondRetry;
+    expect(idsInFile()).toHaveLength(0);
+    lock.release();
+    await Promise.all([first, second]);
+    expect(attempts.slice(0, 2)).toEqual([2, 3]);
+    expect(idsInFile()).toHaveLength(25);
+  });
+
+  it('a lock held past giveUpMs fails the batch with SQLITE_BUSY and writes nothing; later batches go through', async () => {
+    const s = await open({ timeoutMs: 20, giveUpMs: 200 });
+    const lock = lockFile();
+    const err = await s.write(rows('aud_x', 3)).catch((e: Error & { code?: string }) => e);
+    expect((err as { code?: string }).code).toBe('SQLITE_BUSY');
+    lock.release();
+    await s.write(rows('aud_y', 2));
+    expect(idsInFile()).toEqual(['aud_y000', 'aud_y001']);
   });
 
   it('when the worker dies, later writes go through the hub connection; nothing is lost', async () => {

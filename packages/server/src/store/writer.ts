@@ -93,7 +93,12 @@ export function sqliteBatchRunner(sqlite: SQLite.Database): (ops: readonly Write
  * hub's connection while Kysely's single connection is held. On PostgreSQL the work happens in
  * the server, so Kysely stays (consecutive inserts into one table go as multi-row inserts).
  */
-export function batchWriter(db: Db, sqlite?: SQLite.Database, file?: string): BatchWrite & { close(): Promise<void>; worker?: Worker } {
+export function batchWriter(
+  db: Db,
+  sqlite?: SQLite.Database,
+  file?: string,
+  busy: SqliteBusyOptions = {},
+): BatchWrite & { close(): Promise<void>; worker?: Worker } {
   if (sqlite) {
     const run = sqliteBatchRunner(sqlite);
     const here: BatchWrite = async (ops) => {
@@ -101,7 +106,7 @@ export function batchWriter(db: Db, sqlite?: SQLite.Database, file?: string): Ba
       await db.connection().execute(async () => run(ops));
     };
     if (!file) return Object.assign(here, { close: async () => {} });
-    const worker = startWriteWorker(file);
+    const worker = startWriteWorker(file, busy);
     const write: BatchWrite = (ops) => (ops.length === 0 ? Promise.resolve() : worker.alive() ? worker.write(ops) : here(ops));
     return Object.assign(write, { close: () => worker.close(), worker: worker.thread });
   }
@@ -135,6 +140,16 @@ export function batchWriter(db: Db, sqlite?: SQLite.Database, file?: string): Ba
   return Object.assign(write, { close: async () => {} });
 }
 
+/** How the write worker meets another connection's write lock on the database file. */
+export interface SqliteBusyOptions {
+  /** SQLite's busy_timeout: how long one attempt waits for the lock (default 5000 ms). */
+  timeoutMs?: number | undefined;
+  /** A batch that still meets the lock is tried again until this long after its first attempt (default 60,000 ms); then it fails with SQLITE_BUSY. */
+  giveUpMs?: number | undefined;
+  /** Called on each retry of a batch (attempt 2, 3, …): the hub logs it. */
+  onBusy?: ((attempt: number) => void) | undefined;
+}
+
 /** Pending writes of the worker: one message each, answered in order. */
 interface WorkerWrite {
   resolve: () => void;
@@ -150,18 +165,32 @@ interface WorkerWrite {
  * the worker die, its pending writes fail (their callers retry) and later ones run on the hub's
  * connection again.
  */
-function startWriteWorker(file: string): { thread: Worker; alive(): boolean; write(ops: readonly WriteOp[]): Promise<void>; close(): Promise<void> } {
+function startWriteWorker(
+  file: string,
+  busy: SqliteBusyOptions,
+): { thread: Worker; alive(): boolean; write(ops: readonly WriteOp[]): Promise<void>; close(): Promise<void> } {
+  // Messages are run one after another, in order. A batch that meets another connection's write
+  // lock (SQLITE_BUSY after busy_timeout: a long transaction of the hub's own connection, a backup,
+  // someone's sqlite3 shell) is tried again after a short pause, the ones behind it waiting, until
+  // giveUpMs; each retry is reported ({ busy: attempt }), every other answer is null or the error.
   const code = `
     const { workerData, parentPort } = require('node:worker_threads');
     const Database = require(workerData.module);
     const db = new Database(workerData.file, { fileMustExist: true });
-    db.pragma('busy_timeout = 5000');
+    db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma('cache_size = -16384');
     db.pragma('journal_size_limit = ${64 * 1024 * 1024}');
     const run = (${sqliteBatchRunner.toString()})(db);
-    parentPort.on('message', (m) => {
+    const queue = [];
+    const answer = (a) => {
+      queue.shift();
+      parentPort.postMessage(a);
+      if (queue.length) attempt(Date.now(), 1);
+    };
+    const attempt = (since, n) => {
+      const m = queue[0];
       if (m === 'close') {
         db.close();
         parentPort.close();
@@ -169,14 +198,27 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
       }
       try {
         run(m);
-        parentPort.postMessage(null);
+        answer(null);
       } catch (e) {
-        parentPort.postMessage({ message: String(e && e.message), code: e && e.code });
+        const code = e && e.code;
+        if (/^SQLITE_(BUSY|LOCKED)/.test(String(code)) && Date.now() - since < workerData.busyGiveUpMs) {
+          parentPort.postMessage({ busy: n + 1 });
+          setTimeout(() => attempt(since, n + 1), 50);
+          return;
+        }
+        answer({ message: String(e && e.message), code });
       }
+    };
+    parentPort.on('message', (m) => {
+      queue.push(m);
+      if (queue.length === 1) attempt(Date.now(), 1);
     });
   `;
   const module = createRequire(import.meta.url).resolve('better-sqlite3');
-  const worker = new Worker(code, { eval: true, workerData: { module, file } });
+  const worker = new Worker(code, {
+    eval: true,
+    workerData: { module, file, busyTimeoutMs: busy.timeoutMs ?? 5000, busyGiveUpMs: busy.giveUpMs ?? 60_000 },
+  });
   worker.unref();
   // In flight, oldest first (rarely more than a couple: each writer waits for its last write).
   const pending: WorkerWrite[] = [];
@@ -186,7 +228,11 @@ function startWriteWorker(file: string): { thread: Worker; alive(): boolean; wri
   const exited = new Promise<void>((r) => {
     exitedResolve = r;
   });
-  worker.on('message', (m: { message: string; code?: string } | null) => {
+  worker.on('message', (m: { message: string; code?: string } | { busy: number } | null) => {
+    if (m && 'busy' in m) {
+      busy.onBusy?.(m.busy);
+      return;
+    }
     const w = pending.shift();
     // Idle: the worker does not keep the process up (while closing it must, until it has exited).
     if (pending.length === 0 && !closing) worker.unref();

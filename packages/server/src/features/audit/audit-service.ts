@@ -60,6 +60,8 @@ export interface AuditQuery {
   scope?: { projects: string[]; actorId: string } | undefined;
 }
 
+/** Entries deleted per statement by retention (`prune`). */
+const PRUNE_CHUNK = 5000;
 /** Entries per transaction; a larger backlog goes in several, with a turn of the event loop between them. */
 const BATCH = 1000;
 /** How long entries wait to be written together. */
@@ -296,11 +298,24 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
      * verifiable: a chain whose start is gone is accepted when the entry before its first remaining
      * one is older than every entry left (what deleting by age leaves behind).
      */
-    async prune(days: number, now = new Date()): Promise<number> {
+    async prune(days: number, now = new Date(), chunk = PRUNE_CHUNK): Promise<number> {
       await flush();
       const cutoff = new Date(now.getTime() - days * 86_400_000).toISOString();
-      const r = await db.deleteFrom('audit_logs').where('ts', '<', cutoff).executeTakeFirst();
-      const n = Number(r.numDeletedRows);
+      // Oldest first, a chunk per statement with a turn of the event loop between: a first
+      // retention run over millions of entries must neither stall the hub (SQLite works
+      // synchronously on its connection) nor hold the write lock that job rows and audit entries
+      // wait for (see writer.ts) for longer than one chunk takes.
+      let n = 0;
+      for (;;) {
+        const r = await db
+          .deleteFrom('audit_logs')
+          .where('id', 'in', (eb) => eb.selectFrom('audit_logs').select('id').where('ts', '<', cutoff).orderBy('ts').limit(chunk))
+          .executeTakeFirst();
+        const k = Number(r.numDeletedRows);
+        n += k;
+        if (k < chunk) break;
+        await new Promise((r) => setImmediate(r));
+      }
       if (n) logger.info({ deleted: n, cutoff }, 'audit retention applied');
       return n;
     },
