@@ -114,6 +114,56 @@ describe('targeting: tags, groups, lists, queues (real hub, 22 SDK nodes)', () =
     }
   });
 
+  it('a fan-out answer streams: the head and the results before a slow node arrive while it still runs; the whole is the same JSON', async () => {
+    let open: () => void = () => {};
+    const gate = new Promise<void>((r) => {
+      open = r;
+    });
+    // Targets are in slug order: the two fast ones come before the slow one.
+    const fast = [await simNode(t.wsUrl, 'stream-a-1', { tags: ['stream'] }), await simNode(t.wsUrl, 'stream-a-2', { tags: ['stream'] })];
+    const slow = await simNode(t.wsUrl, 'stream-z-slow', { tags: ['stream'], handler: () => gate.then(() => ({ late: true })) });
+    try {
+      const res = await fetch(`${t.url}/api/v1/exec`, {
+        method: 'POST',
+        headers: { 'x-api-key': t.adminKey, 'content-type': 'application/json' },
+        body: JSON.stringify({ target: { tag: 'stream' }, command: 'system.info' }),
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+      const dec = new TextDecoder();
+      let text = '';
+      // Read until both fast results are in; the slow node has not answered (its gate is shut).
+      while (!(text.includes('"slug":"stream-a-1"') && text.includes('"slug":"stream-a-2"'))) {
+        const { value, done } = await reader.read();
+        if (done) throw new Error(`response ended before the fast results: ${text}`);
+        text += dec.decode(value, { stream: true });
+      }
+      expect(text).toMatch(/^\{"success":true,"data":\{"batch_id":"bat_[^"]+","command":"system.info","results":\[/);
+      expect(text).not.toContain('stream-z-slow');
+      expect(text).not.toContain('"summary"');
+      open();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += dec.decode(value, { stream: true });
+      }
+      const body = JSON.parse(text);
+      expect(body.data.results.map((r: { slug: string }) => r.slug)).toEqual(['stream-a-1', 'stream-a-2', 'stream-z-slow']);
+      expect(body.data.results[2]).toMatchObject({ state: 'succeeded', result: { late: true }, error: null });
+      expect(body.data.summary).toMatchObject({ total: 3, succeeded: 3, failed: 0 });
+    } finally {
+      open();
+      await Promise.all([...fast, slow].map((n) => n.client.close()));
+    }
+  });
+
+  it('a fan-out that cannot start answers with a plain error (nothing streamed)', async () => {
+    const res = await t.api('POST', '/api/v1/exec', { target: { tag: 'no-such-tag' }, command: 'system.info' });
+    expect(res.status).toBe(404);
+    expect(res.body).toMatchObject({ success: false, error: { code: 'SATELLITE_NOT_FOUND' } });
+  });
+
   it('groups: explicit members plus tag members; exec on a group; list by tag', async () => {
     const g = await t.api('POST', '/api/v1/groups', { name: 'mixed', members: ['web-21'], tags: [] });
     expect(g.status).toBe(201);

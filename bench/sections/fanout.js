@@ -19,7 +19,7 @@ async function byTag(f, n, concurrency) {
   const summary = r.body?.data?.summary ?? null;
   return {
     ms: round(r.ms, 1),
-    /** When the response head arrived: the answer was complete and started going out. */
+    /** When the response head arrived (the hub streams the answer: head and results start once the fan-out has begun). */
     firstByteMs: r.firstByteMs === undefined ? null : round(r.firstByteMs, 1),
     responseBytes: r.bytes ?? null,
     status: r.status,

@@ -1,6 +1,8 @@
+import { PassThrough } from 'node:stream';
+import type { FastifyReply } from 'fastify';
 import { z } from 'zod';
 import { type HiveApp, ok, paginated } from '../../http/app.js';
-import type { CommandsService } from './commands-service.js';
+import type { BatchSink, CommandsService } from './commands-service.js';
 
 /** Releases a fan-out's held database writes once the response has gone out (or the client left). */
 const afterSent =
@@ -14,6 +16,42 @@ const afterSent =
     raw.once('finish', release);
     raw.once('close', release);
   };
+
+/**
+ * A fan-out's answer, streamed: the response starts once the batch exists and carries each
+ * target's result as soon as it and those before it are in (`BatchSink`), so a 10,000-target
+ * answer (~5 MB) is mostly sent by the time the last result arrives instead of serialized and sent
+ * after it. The JSON is the same as `ok(result)` would give. An error before the batch exists is
+ * answered as usual; one after the response started (which a fan-out does not raise once it has
+ * begun: every target's failure is a result) cuts the response, so the client cannot take it as
+ * complete.
+ */
+async function streamBatch(reply: FastifyReply, exec: (afterAnswer: (release: () => void) => void, sink: BatchSink) => Promise<{ summary: unknown }>) {
+  const out = new PassThrough();
+  let first = true;
+  const sink: BatchSink = {
+    head(batchId, command) {
+      reply.type('application/json; charset=utf-8').send(out);
+      out.write(`{"success":true,"data":{"batch_id":${JSON.stringify(batchId)},"command":${JSON.stringify(command)},"results":[`);
+    },
+    results(run) {
+      if (out.destroyed) return; // the client left
+      let text = first ? '' : ',';
+      first = false;
+      for (let i = 0; i < run.length; i++) text += (i ? ',' : '') + JSON.stringify(run[i]);
+      out.write(text);
+    },
+  };
+  try {
+    const result = await exec(afterSent(reply), sink);
+    if (!out.destroyed) out.end(`],"summary":${JSON.stringify(result.summary)}}}`);
+  } catch (err) {
+    if (!reply.sent) throw err;
+    reply.log.error({ err: (err as Error).message, url: reply.request.url }, 'fan-out failed after its answer started; response cut');
+    out.destroy(err as Error);
+  }
+  return reply;
+}
 
 const Ref = z.string().trim().min(1).max(128);
 const ExecBody = {
@@ -57,12 +95,14 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
     handler: async (req, reply) => {
       const { target, ...rest } = req.body;
       const ids = target.group ? (await deps.groupSatellites(target.group)).map((s) => s.id) : [];
-      const result = await commands.execMany(
-        { ...req.principal, ip: req.ip },
-        { ...rest, target: { satellites: [...(target.satellites ?? []), ...ids], tag: target.tag, group: target.group } },
-        afterSent(reply),
+      return streamBatch(reply, (afterAnswer, sink) =>
+        commands.execMany(
+          { ...req.principal, ip: req.ip },
+          { ...rest, target: { satellites: [...(target.satellites ?? []), ...ids], tag: target.tag, group: target.group } },
+          afterAnswer,
+          sink,
+        ),
       );
-      return ok(result);
     },
   });
 
@@ -71,8 +111,8 @@ export function registerCommandsRoutes(app: HiveApp, commands: CommandsService, 
     schema: { params: z.object({ id: Ref }), body: z.object({ concurrency: z.number().int().min(1).max(100_000).optional(), ...ExecBody }).strict() },
     handler: async (req, reply) => {
       const ids = (await deps.groupSatellites(req.params.id)).map((s) => s.id);
-      return ok(
-        await commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }, afterSent(reply)),
+      return streamBatch(reply, (afterAnswer, sink) =>
+        commands.execMany({ ...req.principal, ip: req.ip }, { ...req.body, target: { satellites: ids, group: req.params.id } }, afterAnswer, sink),
       );
     },
   });

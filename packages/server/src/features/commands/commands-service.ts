@@ -68,6 +68,17 @@ export interface BatchResult {
   };
 }
 
+/**
+ * Takes a fan-out's answer piece by piece (the REST route streams it): `head` once the batch
+ * exists, then `results` with every target's result in target order, in runs, as soon as it and
+ * all targets before it are known (their audit entries are in the write-ahead log by then). With a
+ * sink, the `results` of the returned BatchResult is empty; its summary counts them all.
+ */
+export interface BatchSink {
+  head(batchId: string, command: string): void;
+  results(run: TargetResult[]): void;
+}
+
 const DEFAULT_TIMEOUT_MS = 30_000;
 /**
  * Invokes signed together in a fan-out: one Ed25519 signature (~50 µs) per chunk, and each invoke
@@ -484,7 +495,7 @@ export const commandsServiceFactory = ({
    * over several turns of the event loop, which the database writes would hold up). Without it,
    * or at the latest after ANSWER_HOLD_MAX_MS, they are released when the result is ready.
    */
-  async function execMany(p: Principal, req: ExecManyRequest, afterAnswer?: (release: () => void) => void): Promise<BatchResult> {
+  async function execMany(p: Principal, req: ExecManyRequest, afterAnswer?: (release: () => void) => void, sink?: BatchSink): Promise<BatchResult> {
     requireScope(p, 'operator.write');
     if (shuttingDown) throw new HiveError('SHUTTING_DOWN', 'Hub is shutting down', undefined, { action: 'retry', retryAfterMs: 5000 });
     const params = validate(req.command, req.params);
@@ -507,7 +518,7 @@ export const commandsServiceFactory = ({
     let cap: NodeJS.Timeout | undefined;
     let result: BatchResult;
     try {
-      result = await fanOut(p, req, params, sats, batchId);
+      result = await fanOut(p, req, params, sats, batchId, sink);
     } catch (err) {
       release();
       throw err;
@@ -520,7 +531,14 @@ export const commandsServiceFactory = ({
     return result;
   }
 
-  async function fanOut(p: Principal, req: ExecManyRequest, params: Record<string, unknown>, sats: SatelliteView[], batchId: string): Promise<BatchResult> {
+  async function fanOut(
+    p: Principal,
+    req: ExecManyRequest,
+    params: Record<string, unknown>,
+    sats: SatelliteView[],
+    batchId: string,
+    sink: BatchSink | undefined,
+  ): Promise<BatchResult> {
     // The same for every job of the batch (redacted once, parsed once for the audit entries).
     const paramsJson = toJson(redact(params));
     audit.log({
@@ -530,7 +548,47 @@ export const commandsServiceFactory = ({
       details: { command: req.command, target: req.target, satellites: sats.length },
       result: 'success',
     });
-    const results: TargetResult[] = new Array(sats.length);
+    const results: (TargetResult | undefined)[] = new Array(sats.length);
+    const summary = { total: sats.length, succeeded: 0, failed: 0, offline: 0, denied: 0, timed_out: 0, pending_approval: 0, queued: 0, cancelled: 0 };
+    // Results are counted, and handed to the sink, in target order: `done` targets so far.
+    let done = 0;
+    let run: TargetResult[] = [];
+    let emitting: NodeJS.Immediate | null = null;
+    const emit = () => {
+      emitting = null;
+      if (run.length === 0) return;
+      // What the sink passes on must be in the audit write-ahead log first (once per run, not per result).
+      audit.settleWal();
+      const out = run;
+      run = [];
+      sink?.results(out);
+    };
+    const advance = () => {
+      for (;;) {
+        const r = done < results.length ? results[done] : undefined;
+        if (r === undefined) return;
+        if (r.error?.code === 'SATELLITE_OFFLINE') summary.offline++;
+        else if (r.state === 'succeeded') summary.succeeded++;
+        else if (r.state === 'failed') summary.failed++;
+        else if (r.state === 'denied') summary.denied++;
+        else if (r.state === 'timed_out') summary.timed_out++;
+        else if (r.state === 'pending_approval') summary.pending_approval++;
+        else if (r.state === 'queued') summary.queued++;
+        else if (r.state === 'cancelled') summary.cancelled++;
+        if (sink) {
+          // Handed on at the end of this turn, with the others of the turn; not kept until the answer.
+          run.push(r);
+          results[done] = undefined;
+          emitting ??= setImmediate(emit);
+        }
+        done++;
+      }
+    };
+    const put = (i: number, r: TargetResult) => {
+      results[i] = r;
+      if (i === done) advance();
+    };
+    sink?.head(batchId, req.command);
     // The answer waits for every job that is waited for (and for the loop below): a count, not a
     // promise per job.
     let outstanding = 1;
@@ -582,12 +640,12 @@ export const commandsServiceFactory = ({
         checkClaims(sat, req.command);
       } catch (err) {
         const e = err as HiveError;
-        results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code, message: e.message } };
+        put(i, { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code, message: e.message } });
         continue;
       }
       const fresh = newJob(p, sat, req.command, params, req, batchId, paramsJson);
       const record = (v: JobView) => {
-        results[i] = { satellite_id: sat.id, slug: sat.slug, job_id: v.id, state: v.state, result: v.result, error: v.error };
+        put(i, { satellite_id: sat.id, slug: sat.slug, job_id: v.id, state: v.state, result: v.result, error: v.error });
       };
       // Registered before admit(): a job needing approval can be decided and finished elsewhere at once.
       if (!req.async) {
@@ -603,13 +661,18 @@ export const commandsServiceFactory = ({
       } catch (err) {
         unwait(fresh.id);
         const e = err as HiveError;
-        results[i] = { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code ?? 'INTERNAL_ERROR', message: e.message } };
+        put(i, { ...base, job_id: null, state: 'failed', result: null, error: { code: e.code ?? 'INTERNAL_ERROR', message: e.message } });
         continue;
       }
       const { job, dispatchNow } = admitted;
       if (FINAL_STATES.includes(job.state)) {
         unwait(job.id);
-        const row = await store.get(job.id);
+        let row: JobsTable | undefined;
+        try {
+          row = await store.get(job.id);
+        } catch {
+          // The job ended here (its state is in hand); only its stored row could not be read back.
+        }
         record(toJobView(row ?? job));
         continue;
       }
@@ -623,20 +686,12 @@ export const commandsServiceFactory = ({
     sendChunk();
     settleOne();
     await finals;
+    advance();
+    if (emitting) clearImmediate(emitting);
+    emit();
     // Its jobs' audit entries are in the write-ahead log before the answer goes out.
     audit.settleWal();
-    const summary = { total: results.length, succeeded: 0, failed: 0, offline: 0, denied: 0, timed_out: 0, pending_approval: 0, queued: 0, cancelled: 0 };
-    for (const r of results) {
-      if (r.error?.code === 'SATELLITE_OFFLINE') summary.offline++;
-      else if (r.state === 'succeeded') summary.succeeded++;
-      else if (r.state === 'failed') summary.failed++;
-      else if (r.state === 'denied') summary.denied++;
-      else if (r.state === 'timed_out') summary.timed_out++;
-      else if (r.state === 'pending_approval') summary.pending_approval++;
-      else if (r.state === 'queued') summary.queued++;
-      else if (r.state === 'cancelled') summary.cancelled++;
-    }
-    return { batch_id: batchId, command: req.command, results, summary };
+    return { batch_id: batchId, command: req.command, results: sink ? [] : (results as TargetResult[]), summary };
   }
 
   // An approval decision resumes or ends its job, whichever hub process made the request.
