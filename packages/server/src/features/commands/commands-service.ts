@@ -681,7 +681,14 @@ export const commandsServiceFactory = ({
         record(toJobView(job));
       }
       if (dispatchNow) toSend.push(job);
-      if (toSend.length >= SIGN_CHUNK) sendChunk();
+      if (toSend.length >= SIGN_CHUNK) {
+        sendChunk();
+        // A turn of the event loop per chunk: the answers of the chunks sent so far are taken in
+        // (and streamed, and let go) while the rest go out, instead of piling up behind one loop
+        // over all targets (10,000 took ~0.5 s, holding every job until then); other requests are
+        // not held up for that long either.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
     }
     sendChunk();
     settleOne();
