@@ -23,14 +23,16 @@ const afterSent =
  * answer (~5 MB) is mostly sent by the time the last result arrives instead of serialized and sent
  * after it. The JSON is the same as `ok(result)` would give. An error before the batch exists is
  * answered as usual; one after the response started (which a fan-out does not raise once it has
- * begun: every target's failure is a result) cuts the response, so the client cannot take it as
- * complete.
+ * begun: every target's failure is a result) cuts the response (or, if no byte went out yet, is
+ * answered as usual), so the client cannot take it as complete.
  */
-async function streamBatch(reply: FastifyReply, exec: (afterAnswer: (release: () => void) => void, sink: BatchSink) => Promise<{ summary: unknown }>) {
+export async function streamBatch(reply: FastifyReply, exec: (afterAnswer: (release: () => void) => void, sink: BatchSink) => Promise<{ summary: unknown }>) {
   const out = new PassThrough();
   let first = true;
+  let started = false;
   const sink: BatchSink = {
     head(batchId, command) {
+      started = true;
       reply.type('application/json; charset=utf-8').send(out);
       out.write(`{"success":true,"data":{"batch_id":${JSON.stringify(batchId)},"command":${JSON.stringify(command)},"results":[`);
     },
@@ -46,8 +48,8 @@ async function streamBatch(reply: FastifyReply, exec: (afterAnswer: (release: ()
     const result = await exec(afterSent(reply), sink);
     if (!out.destroyed) out.end(`],"summary":${JSON.stringify(result.summary)}}}`);
   } catch (err) {
-    if (!reply.sent) throw err;
-    reply.log.error({ err: (err as Error).message, url: reply.request.url }, 'fan-out failed after its answer started; response cut');
+    if (!started) throw err;
+    // Fastify answers with the error if no byte went out yet; otherwise it logs it and cuts the response.
     out.destroy(err as Error);
   }
   return reply;
