@@ -6,7 +6,14 @@ import { createApp } from '../../http/app.js';
 import { streamBatch } from './commands-routes.js';
 import type { BatchSink, TargetResult } from './commands-service.js';
 
-const result = (slug: string): TargetResult => ({ satellite_id: `sat_${slug}`, slug, job_id: `job_${slug}`, state: 'succeeded', result: { n: 1 }, error: null });
+const result = (slug: string): TargetResult => ({
+  satellite_id: `sat_${slug}`,
+  slug,
+  job_id: `job_${slug}`,
+  state: 'succeeded',
+  result: { n: 1 },
+  error: null,
+});
 
 /** A real HTTP server around streamBatch with `exec` standing in for the fan-out. */
 async function serve(exec: (sink: BatchSink) => Promise<{ summary: unknown }>) {
