@@ -693,7 +693,8 @@ export const commandsServiceFactory = ({
     sendChunk();
     settleOne();
     await finals;
-    advance();
+    // Every result is counted by now (each `put` advances as far as the results go); the last
+    // run goes to the sink before the answer ends.
     if (emitting) clearImmediate(emitting);
     emit();
     // Its jobs' audit entries are in the write-ahead log before the answer goes out.
