@@ -31,7 +31,7 @@ export const FD_MARGIN = 512;
 export const T0 = performance.now();
 /** Phase boundaries on the monotonic clock V8 CPU profiles use (µs), to cut a hub profile by phase. */
 export const marks = [];
-export const mark = (phase) => marks.push({ phase, monotonicUs: Number(process.hrtime.bigint() / 1000n) });
+export const mark = (phase) => marks.push({ phase, monotonicUs: Number(process.hrtime.bigint() / 1000n), wallMs: Date.now() });
 export const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`);
 
 /** Contiguous index ranges [first, first+count) for `workers` shards. */
@@ -269,6 +269,17 @@ export function startLoopWindow(hubChild, workers) {
   ownLoop.reset();
 }
 
+/** Per GC kind, the largest count, total and longest pause among several processes' windows. */
+function worstGc(list) {
+  const out = {};
+  for (const gc of list)
+    for (const [kind, g] of Object.entries(gc ?? {})) {
+      const o = (out[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 });
+      for (const k of Object.keys(o)) o[k] = Math.max(o[k], g[k] ?? 0);
+    }
+  return out;
+}
+
 export async function endLoopWindow(hubChild, workers) {
   const ask = (c) => {
     const reply = nextMessage(c, 'probe');
@@ -280,7 +291,12 @@ export async function endLoopWindow(hubChild, workers) {
   return {
     hub: hubProbe.eld,
     hubGc: hubProbe.gc,
-    workers: { p99: Math.max(...workerProbes.map((p) => p.eld.p99)), max: Math.max(...workerProbes.map((p) => p.eld.max)) },
+    workers: {
+      p99: Math.max(...workerProbes.map((p) => p.eld.p99)),
+      max: Math.max(...workerProbes.map((p) => p.eld.max)),
+      // The worst worker's pauses by kind (each worker holds a shard of the fleet).
+      gc: worstGc(workerProbes.map((p) => p.gc)),
+    },
     loadGenerator: { p50: ms(ownLoop.percentile(50)), p99: ms(ownLoop.percentile(99)), max: ms(ownLoop.max) },
   };
 }

@@ -197,6 +197,7 @@ export async function buildHub(config: HubConfig, opts: BuildOptions = {}): Prom
   const devicesStore = devicesStoreFactory({
     db,
     driver: store.driver,
+    write: store.write,
     readCacheMs: bus.clustered ? READ_CACHE_MS : Math.min(SINGLE_HUB_READ_CACHE_MS, config.agents.heartbeat_interval),
     satelliteCacheMs: bus.clustered ? READ_CACHE_MS : SINGLE_HUB_SATELLITE_CACHE_MS,
   });

@@ -118,6 +118,20 @@ for (const d of drivers) {
       expect(await s.markAllOffline()).toBe(1);
     });
 
+    it('heartbeat last_seen goes through the batch writer on SQLite (never a write on the event loop), directly on PostgreSQL', async () => {
+      const store = await open();
+      const sizes: number[] = [];
+      const s = devicesStoreFactory({ db: store.db, driver: store.driver, write: countingWrite(store, sizes) });
+      const ids = ['1', '2', '3'].map((c) => c.repeat(64));
+      for (const [i, id] of ids.entries()) await s.insertSatellite(satRow(id, `beat-${i}`), []);
+      const seen = new Date(Date.now() + 7000).toISOString();
+      await s.touchLastSeen(ids, seen);
+      expect(sizes).toEqual(store.driver === 'sqlite' ? [3] : []);
+      const rows = await store.db.selectFrom('satellites').select(['id', 'last_seen']).where('id', 'in', ids).execute();
+      expect(rows.map((r) => r.last_seen)).toEqual([seen, seen, seen]);
+      expect((await s.getSatellite(ids[0] as string))?.last_seen).toBe(seen);
+    });
+
     it('cached satellite reads: every change shows at once; heartbeats and presence update the view by id without a read', async () => {
       const store = await open();
       const s = devicesStoreFactory({ db: store.db, driver: store.driver });

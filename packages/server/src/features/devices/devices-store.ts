@@ -2,6 +2,7 @@ import type { Transaction } from 'kysely';
 import type { Db } from '../../store/db.js';
 import { fromJson, nowIso, reusable } from '../../store/db.js';
 import type { Database, PairingRequestsTable, SatellitesTable } from '../../store/schema.js';
+import type { BatchWrite } from '../../store/writer.js';
 
 type Conn = Db | Transaction<Database>;
 
@@ -56,9 +57,17 @@ export const devicesStoreFactory = ({
   driver = 'sqlite',
   readCacheMs = READ_CACHE_MS,
   satelliteCacheMs = readCacheMs,
+  write,
 }: {
   db: Db;
   driver?: 'sqlite' | 'postgres';
+  /**
+   * The batch writer of job rows and audit entries (store/writer.ts). With SQLite, heartbeats'
+   * last_seen goes through it: an UPDATE on the hub's own connection ran on the event loop and,
+   * whenever the write thread held the lock, waited there in SQLite's busy handler (sleeps of 1 to
+   * 25 ms, seen with `perf trace` as the hub's main thread in clock_nanosleep: round-trip spikes).
+   */
+  write?: BatchWrite | undefined;
   /** How long a cached read may be served while nothing changed (see `cached`). */
   readCacheMs?: number;
   /**
@@ -445,6 +454,11 @@ export const devicesStoreFactory = ({
     },
 
     async touchLastSeen(ids: string[], at: string): Promise<void> {
+      if (write && driver === 'sqlite') {
+        await write(ids.map((id) => ({ table: 'satellites', kind: 'update', id, patch: { last_seen: at } })));
+        for (const id of ids) patch(id, { last_seen: at }, false);
+        return;
+      }
       for (let i = 0; i < ids.length; i += 500) {
         const part = ids.slice(i, i + 500);
         await db.updateTable('satellites').set({ last_seen: at }).where('id', 'in', part).execute();
