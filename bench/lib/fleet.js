@@ -274,7 +274,8 @@ function worstGc(list) {
   const out = {};
   for (const gc of list)
     for (const [kind, g] of Object.entries(gc ?? {})) {
-      const o = (out[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 });
+      out[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
+      const o = out[kind];
       for (const k of Object.keys(o)) o[k] = Math.max(o[k], g[k] ?? 0);
     }
   return out;
