@@ -14,13 +14,26 @@ import type SQLite from 'better-sqlite3';
  * behind the commits made while it ran), and SQLite starts the WAL over only after a complete one:
  * the WAL grew without end (1.4 GB after a few minutes of 1,000 commands a second, read in full by
  * a restart after a crash). So when the WAL is past `walLimitBytes` after a pass of the worker,
- * the hub's own connection checkpoints what was committed since (between two of its own
- * transactions: it completes), the next commit starts the WAL over, and `journal_size_limit` cuts
- * the file back to the limit.
+ * the connection that writes the most (the write worker's, see writer.ts; else the hub's own)
+ * checkpoints what was committed since (between two of its own transactions: it completes), the
+ * next commit starts the WAL over, and `journal_size_limit` cuts the file back to the limit.
  */
 const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
-export function startCheckpointer(sqlite: SQLite.Database, file: string, intervalMs = 250, opts: { walLimitBytes?: number } = {}): { close(): Promise<void> } {
+export function startCheckpointer(
+  sqlite: SQLite.Database,
+  file: string,
+  intervalMs = 250,
+  opts: {
+    walLimitBytes?: number;
+    /**
+     * The WAL is past its limit: checkpoint elsewhere, on the connection that writes the most (the
+     * write worker's, between two of its transactions); false when there is none, and the hub's
+     * own connection does it here (two fsyncs on the event loop: ~15 ms seen).
+     */
+    overLimit?: () => boolean;
+  } = {},
+): { close(): Promise<void> } {
   const walLimit = opts.walLimitBytes ?? WAL_LIMIT_BYTES;
   sqlite.pragma(`journal_size_limit = ${walLimit}`);
   const code = `
@@ -39,7 +52,7 @@ export function startCheckpointer(sqlite: SQLite.Database, file: string, interva
   worker.on('message', () => {
     if (!alive || !sqlite.open) return;
     try {
-      if (statSync(`${file}-wal`).size > walLimit) sqlite.pragma('wal_checkpoint(PASSIVE)');
+      if (statSync(`${file}-wal`).size > walLimit && !opts.overLimit?.()) sqlite.pragma('wal_checkpoint(PASSIVE)');
     } catch {
       /* no WAL file, or busy: after the next pass */
     }

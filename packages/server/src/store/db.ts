@@ -36,6 +36,7 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
   let db: Db;
   let sqlite: SQLite.Database | undefined;
   let checkpointer: ReturnType<typeof startCheckpointer> | undefined;
+  let takeCheckpoint: (() => boolean) | undefined;
   /** The SQLite database file (none in memory): its checkpointer and batch-write worker open it too. */
   let file: string | undefined;
   if (cfg.driver === 'sqlite') {
@@ -51,7 +52,8 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     cachePreparedStatements(sqlite);
     if (cfg.connection !== ':memory:') {
       file = path.resolve(cfg.connection);
-      checkpointer = startCheckpointer(sqlite, file);
+      // Past the WAL's limit, the write worker (once it runs) checkpoints, not this connection.
+      checkpointer = startCheckpointer(sqlite, file, undefined, { overLimit: () => takeCheckpoint?.() ?? false });
     }
     db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   } else {
@@ -86,6 +88,7 @@ export async function openStore(cfg: DbConfig): Promise<Store> {
     throw error instanceof Error ? error : new Error(String(error));
   }
   const write = batchWriter(db, sqlite, file, cfg.busy);
+  takeCheckpoint = write.checkpoint;
   return {
     db,
     driver: cfg.driver,

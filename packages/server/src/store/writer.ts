@@ -98,7 +98,7 @@ export function batchWriter(
   sqlite?: SQLite.Database,
   file?: string,
   busy: SqliteBusyOptions = {},
-): BatchWrite & { close(): Promise<void>; worker?: Worker } {
+): BatchWrite & { close(): Promise<void>; worker?: Worker; checkpoint?: () => boolean } {
   if (sqlite) {
     const run = sqliteBatchRunner(sqlite);
     const here: BatchWrite = async (ops) => {
@@ -108,7 +108,7 @@ export function batchWriter(
     if (!file) return Object.assign(here, { close: async () => {} });
     const worker = startWriteWorker(file, busy);
     const write: BatchWrite = (ops) => (ops.length === 0 ? Promise.resolve() : worker.alive() ? worker.write(ops) : here(ops));
-    return Object.assign(write, { close: () => worker.close(), worker: worker.thread });
+    return Object.assign(write, { close: () => worker.close(), worker: worker.thread, checkpoint: () => worker.checkpoint() });
   }
   const write: BatchWrite = async (ops) => {
     if (ops.length === 0) return;
@@ -168,7 +168,7 @@ interface WorkerWrite {
 function startWriteWorker(
   file: string,
   busy: SqliteBusyOptions,
-): { thread: Worker; alive(): boolean; write(ops: readonly WriteOp[]): Promise<void>; close(): Promise<void> } {
+): { thread: Worker; alive(): boolean; write(ops: readonly WriteOp[]): Promise<void>; checkpoint(): boolean; close(): Promise<void> } {
   // Messages are run one after another, in order. A batch that meets another connection's write
   // lock (SQLITE_BUSY after busy_timeout: a long transaction of the hub's own connection, a backup,
   // someone's sqlite3 shell) is tried again after a short pause, the ones behind it waiting, until
@@ -194,6 +194,11 @@ function startWriteWorker(
       if (m === 'close') {
         db.close();
         parentPort.close();
+        return;
+      }
+      if (m === 'checkpoint') {
+        try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+        answer(null);
         return;
       }
       try {
@@ -224,6 +229,8 @@ function startWriteWorker(
   const pending: WorkerWrite[] = [];
   let alive = true;
   let closing = false;
+  /** A checkpoint is in the worker's queue (one at a time is enough). */
+  let checkpointing = false;
   let exitedResolve: () => void = () => {};
   const exited = new Promise<void>((r) => {
     exitedResolve = r;
@@ -258,6 +265,20 @@ function startWriteWorker(
         pending.push({ resolve, reject });
         worker.postMessage(ops);
       });
+    },
+    /** Checkpoints the WAL on the worker's connection after the writes handed over; false when the worker is gone. */
+    checkpoint() {
+      if (!alive || closing) return false;
+      if (!checkpointing) {
+        checkpointing = true;
+        const done = () => {
+          checkpointing = false;
+        };
+        if (pending.length === 0) worker.ref();
+        pending.push({ resolve: done, reject: done });
+        worker.postMessage('checkpoint');
+      }
+      return true;
     },
     async close() {
       if (!alive || closing) return exited;

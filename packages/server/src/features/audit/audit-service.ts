@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { close, closeSync, mkdirSync, openSync, readdirSync, readFileSync, rm, rmSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { HiveError } from '@hive/protocol';
 import type { Logger } from 'pino';
@@ -362,10 +362,21 @@ function createWal(dir: string, logger: Logger) {
     return { seq, seg };
   }
   let current = open();
-  function drop(n: number) {
+  /**
+   * Deletes a segment whose entries are all stored. Off the event loop unless `now`: an unlink of
+   * a file of a few MB took up to ~30 ms here (ext4 freeing its blocks), once a second at 1,000
+   * commands a second. One still there after a crash is replayed harmlessly (its ids are skipped).
+   */
+  function drop(n: number, now = false) {
     const seg = segments.get(n);
     if (!seg) return;
     segments.delete(n);
+    if (!now) {
+      const remove = () => rm(seg.file, { force: true }, () => {});
+      if (seg.fd >= 0) close(seg.fd, remove);
+      else remove();
+      return;
+    }
     try {
       if (seg.fd >= 0) closeSync(seg.fd);
       rmSync(seg.file, { force: true });
@@ -431,7 +442,7 @@ function createWal(dir: string, logger: Logger) {
     drain,
     close(): void {
       drain();
-      for (const [n, seg] of [...segments]) if (seg.pending <= 0) drop(n);
+      for (const [n, seg] of [...segments]) if (seg.pending <= 0) drop(n, true);
     },
   };
 }
