@@ -83,8 +83,8 @@ interface PendingInvoke {
  * a field, more in a Map made when needed and dropped once empty. (Per connection, a Map going
  * from one entry to none made a new hash table on every delete, and so did the Set of running
  * correlation ids; each table lived until the node's next command, seconds later, so it was
- * promoted to the old generation: ~270 bytes of garbage there per command, which brought the
- * mark-compacts. A heap snapshot diff during the 1,000 commands/s bench showed ~9,900 of each.)
+ * promoted to the old generation: ~270 bytes of garbage there per command, left for a
+ * mark-compact. A heap snapshot diff during the 1,000 commands/s bench showed ~9,900 of each.)
  */
 class InFlight {
   private firstId: string | undefined;
