@@ -192,6 +192,9 @@ describe.skipIf(missing !== null)('two hub instances on one PostgreSQL + Redis',
     const opA = await operator(a);
     const n = nodes[0];
     if (!n) throw new Error('no node');
+    // The previous test had A's satellites reconnect (jittered backoff); this one may not be back
+    // yet, and closing it while away would leave A nothing to mark offline.
+    if (!n.client.connected) await new Promise((resolve) => n.client.once('hello', resolve));
     await n.client.close();
     const gone = (await a.api('GET', '/api/v1/satellites/on-a')).body.data.id;
     await opA.waitEvent('satellite:offline', (p) => p.id === gone);
