@@ -91,8 +91,13 @@ class InFlight {
   private first: PendingInvoke | undefined;
   private more: Map<string, PendingInvoke> | undefined;
 
-  get(id: string): PendingInvoke | undefined {
-    return id === this.firstId ? this.first : this.more?.get(id);
+  /** Takes request `id` out (it is answered, failed or closed) and stops its timer. */
+  take(id: string): PendingInvoke | undefined {
+    const p = id === this.firstId ? this.first : this.more?.get(id);
+    if (!p) return undefined;
+    this.delete(id);
+    clearTimeout(p.timer);
+    return p;
   }
 
   set(id: string, p: PendingInvoke): void {
@@ -119,13 +124,14 @@ class InFlight {
     return false;
   }
 
-  /** Takes every pending request out. */
+  /** Takes every pending request out and stops their timers. */
   drain(): PendingInvoke[] {
     const all = this.first ? [this.first] : [];
     if (this.more) all.push(...this.more.values());
     this.firstId = undefined;
     this.first = undefined;
     this.more = undefined;
+    for (const p of all) clearTimeout(p.timer);
     return all;
   }
 }
@@ -284,12 +290,7 @@ export function createWsServer(deps: WsDeps) {
         this.send({ type: 'req', id, method, params });
       } catch (err) {
         // Not sent (params that do not serialize): nothing will answer it.
-        const p = this.invokes.get(id);
-        if (p) {
-          this.invokes.delete(id);
-          clearTimeout(p.timer);
-          p.reject(err as Error);
-        }
+        this.invokes.take(id)?.reject(err as Error);
       }
       return answer;
     }
@@ -489,13 +490,8 @@ export function createWsServer(deps: WsDeps) {
     if (!frame) {
       const parsed = Frame.safeParse(raw);
       const pendingId = raw && typeof raw === 'object' && (raw as { type?: unknown }).type === 'res' ? (raw as { id?: unknown }).id : undefined;
-      const pending = typeof pendingId === 'string' ? conn.invokes.get(pendingId) : undefined;
-      if (pending) {
-        // A node's broken answer still ends its command, instead of leaving it to time out.
-        conn.invokes.delete(pendingId as string);
-        clearTimeout(pending.timer);
-        pending.reject(new HiveError('BAD_FRAME', 'Satellite answered with a malformed response'));
-      }
+      // A node's broken answer still ends its command, instead of leaving it to time out.
+      if (typeof pendingId === 'string') conn.invokes.take(pendingId)?.reject(new HiveError('BAD_FRAME', 'Satellite answered with a malformed response'));
       const id =
         raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id.slice(0, 64) || undefined : undefined;
       conn.error(id, {
@@ -506,10 +502,8 @@ export function createWsServer(deps: WsDeps) {
       return;
     }
     if (frame.type === 'res') {
-      const p = conn.invokes.get(frame.id);
+      const p = conn.invokes.take(frame.id);
       if (!p) return; // late answer to a timed-out invoke
-      conn.invokes.delete(frame.id);
-      clearTimeout(p.timer);
       if (frame.ok) p.resolve(frame.result);
       else p.reject(HiveError.fromWire(frame.error as WireError));
       return;
@@ -734,7 +728,6 @@ export function createWsServer(deps: WsDeps) {
     conn.cancelPairing?.();
     const reason = shuttingDown ? 'hub_shutdown' : `closed_${code}`;
     for (const p of conn.invokes.drain()) {
-      clearTimeout(p.timer);
       p.reject(
         shuttingDown
           ? new HiveError('SHUTTING_DOWN', 'Hub shut down while the command was running')
