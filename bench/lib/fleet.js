@@ -3,7 +3,7 @@
  * phase logging, event-loop probes and the REST load shapes (open-loop fixed rate, fan-out).
  */
 import { execFileSync } from 'node:child_process';
-import { createWriteStream, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, createWriteStream, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
@@ -31,7 +31,12 @@ export const FD_MARGIN = 512;
 export const T0 = performance.now();
 /** Phase boundaries on the monotonic clock V8 CPU profiles use (µs), to cut a hub profile by phase. */
 export const marks = [];
-export const mark = (phase) => marks.push({ phase, monotonicUs: Number(process.hrtime.bigint() / 1000n), wallMs: Date.now() });
+export const mark = (phase) => {
+  const m = { phase, monotonicUs: Number(process.hrtime.bigint() / 1000n), wallMs: Date.now() };
+  marks.push(m);
+  // BENCH_MARK_LOG: every mark as a JSON line, as it happens (for tools that attach to the hub mid-run).
+  if (process.env.BENCH_MARK_LOG) appendFileSync(process.env.BENCH_MARK_LOG, `${JSON.stringify(m)}\n`);
+};
 export const log = (msg) => process.stderr.write(`[bench +${((performance.now() - T0) / 1000).toFixed(1)}s] ${msg}\n`);
 
 /** Contiguous index ranges [first, first+count) for `workers` shards. */
