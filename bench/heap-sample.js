@@ -30,6 +30,7 @@ const USAGE = `usage:
   --top N          allocation sites listed (default 30)
   --stacks N       also the N heaviest stacks (default 0)
   --timeout S      give up after S seconds without the marks (default 900)
+  --all            every allocation of the phase, also what died young (where the scavenges' work comes from)
 `;
 
 const { values: v } = parseArgs({
@@ -43,6 +44,7 @@ const { values: v } = parseArgs({
     top: { type: 'string', default: '30' },
     stacks: { type: 'string', default: '0' },
     timeout: { type: 'string', default: '900' },
+    all: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -75,7 +77,7 @@ function summarize(profile, top, stacks) {
   };
   walk(profile.head, []);
   const best = (m, n) => [...m].sort((a, b) => b[1] - a[1]).slice(0, n);
-  const out = [`sampled ${kb(total).trim()} that outlived the young generation`, '', 'self'];
+  const out = [`sampled ${kb(total).trim()}${v.all ? ' allocated' : ' that outlived the young generation'}`, '', 'self'];
   for (const [k, b] of best(self, top)) out.push(`${kb(b)}  ${k}`);
   out.push('', 'inclusive');
   for (const [k, b] of best(incl, top)) out.push(`${kb(b)}  ${k}`);
@@ -143,14 +145,16 @@ await call('HeapProfiler.enable');
 await call('HeapProfiler.startSampling', {
   samplingInterval: Number(v.interval),
   includeObjectsCollectedByMajorGC: true,
-  includeObjectsCollectedByMinorGC: false,
+  includeObjectsCollectedByMinorGC: v.all === true,
 });
 const t0 = Date.now();
 process.stderr.write('sampling\n');
 await until(`mark ${v.phase}.end`, () => hasMark(`${v.phase}.end`));
-// Two scavenges: what is garbage now and still young leaves the sample (it never cost a promotion).
-const gc = await call('Runtime.evaluate', { expression: "typeof gc === 'function' ? (gc({ type: 'minor' }), gc({ type: 'minor' }), 'ok') : 'no gc'" });
-if (gc?.result?.value !== 'ok') process.stderr.write('the hub runs without --expose-gc: garbage still young at the end is counted too\n');
+if (!v.all) {
+  // Two scavenges: what is garbage now and still young leaves the sample (it never cost a promotion).
+  const gc = await call('Runtime.evaluate', { expression: "typeof gc === 'function' ? (gc({ type: 'minor' }), gc({ type: 'minor' }), 'ok') : 'no gc'" });
+  if (gc?.result?.value !== 'ok') process.stderr.write('the hub runs without --expose-gc: garbage still young at the end is counted too\n');
+}
 const { profile } = await call('HeapProfiler.stopSampling');
 ws.close();
 writeFileSync(v.out, JSON.stringify(profile));
