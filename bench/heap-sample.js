@@ -53,6 +53,16 @@ if (v.help || (!v.read && !(v.port && v.marks && v.phase && v.out))) {
   process.exit(v.help ? 0 : 2);
 }
 
+const fail = (msg) => {
+  process.stderr.write(`heap-sample: ${msg}\n`);
+  process.exit(2);
+};
+for (const k of ['interval', 'top', 'stacks', 'timeout']) {
+  const n = Number(v[k]);
+  if (!Number.isInteger(n) || n < (k === 'stacks' ? 0 : 1)) fail(`--${k} must be a whole number${k === 'stacks' ? '' : ' above 0'} (got ${v[k]})`);
+}
+if (v.port !== undefined && !/^\d{1,5}$/.test(v.port)) fail(`--port must be a port number (got ${v.port})`);
+
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const kb = (b) => `${(b / 1024).toFixed(0).padStart(8)} KB`;
 
@@ -93,70 +103,98 @@ if (v.read) {
   process.exit(0);
 }
 
-const deadline = Date.now() + Number(v.timeout) * 1000;
-const until = async (what, test) => {
-  for (;;) {
-    const r = await test();
-    if (r) return r;
-    if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
-    await sleep(100);
-  }
-};
-const hasMark = (name) =>
-  existsSync(v.marks) &&
-  readFileSync(v.marks, 'utf8')
-    .split('\n')
-    .some((l) => l && JSON.parse(l).phase === name);
+/** Attaches, samples the phase, writes and prints the profile. */
+async function sample() {
+  const deadline = Date.now() + Number(v.timeout) * 1000;
+  /** Set when the hub's inspector connection closes: nothing more will come. */
+  let hubGone = false;
+  const until = async (what, test) => {
+    for (;;) {
+      if (hubGone) throw new Error(`the hub closed its inspector connection while waiting for ${what}`);
+      const r = await test();
+      if (r) return r;
+      if (Date.now() > deadline) throw new Error(`gave up waiting for ${what}`);
+      await sleep(100);
+    }
+  };
+  const hasMark = (name) =>
+    existsSync(v.marks) &&
+    readFileSync(v.marks, 'utf8')
+      .split('\n')
+      .some((l) => l && JSON.parse(l).phase === name);
 
-rmSync(v.marks, { force: true });
-const url = await until(`the hub's inspector on port ${v.port}`, async () => {
-  try {
-    const r = await fetch(`http://127.0.0.1:${v.port}/json/list`);
-    return (await r.json())[0]?.webSocketDebuggerUrl;
-  } catch {
-    return undefined;
-  }
-});
-const ws = new WebSocket(url, { maxPayload: 1 << 30 });
-await new Promise((resolve, reject) => {
-  ws.once('open', resolve);
-  ws.once('error', reject);
-});
-let nextId = 0;
-const waiting = new Map();
-ws.on('message', (data) => {
-  const m = JSON.parse(data.toString());
-  const w = m.id !== undefined ? waiting.get(m.id) : undefined;
-  if (!w) return;
-  waiting.delete(m.id);
-  if (m.error) w.reject(new Error(`${m.error.message} (${m.error.code})`));
-  else w.resolve(m.result);
-});
-const call = (method, params = {}) =>
-  new Promise((resolve, reject) => {
-    const id = ++nextId;
-    waiting.set(id, { resolve, reject });
-    ws.send(JSON.stringify({ id, method, params }));
+  rmSync(v.marks, { force: true });
+  const url = await until(`the hub's inspector on port ${v.port}`, async () => {
+    try {
+      const r = await fetch(`http://127.0.0.1:${v.port}/json/list`);
+      return (await r.json())[0]?.webSocketDebuggerUrl;
+    } catch {
+      return undefined;
+    }
   });
+  const ws = new WebSocket(url, { maxPayload: 1 << 30 });
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('error', reject);
+  });
+  let nextId = 0;
+  const waiting = new Map();
+  ws.on('message', (data) => {
+    const m = JSON.parse(data.toString());
+    // The hub is exiting (Node waits for an attached inspector to let go before it does).
+    if (m.method === 'Runtime.executionContextDestroyed') {
+      hubGone = true;
+      ws.close();
+      return;
+    }
+    const w = m.id !== undefined ? waiting.get(m.id) : undefined;
+    if (!w) return;
+    waiting.delete(m.id);
+    if (m.error) w.reject(new Error(`${m.error.message} (${m.error.code})`));
+    else w.resolve(m.result);
+  });
+  // The hub went away (stopped, crashed): nothing more will answer.
+  ws.on('close', () => {
+    hubGone = true;
+    for (const w of waiting.values()) w.reject(new Error('the hub closed its inspector connection'));
+    waiting.clear();
+  });
+  const call = (method, params = {}) =>
+    new Promise((resolve, reject) => {
+      const id = ++nextId;
+      if (ws.readyState !== WebSocket.OPEN) {
+        reject(new Error('the hub closed its inspector connection'));
+        return;
+      }
+      waiting.set(id, { resolve, reject });
+      ws.send(JSON.stringify({ id, method, params }));
+    });
 
-process.stderr.write(`attached to the hub; waiting for ${v.phase}.start\n`);
-await until(`mark ${v.phase}.start`, () => hasMark(`${v.phase}.start`));
-await call('HeapProfiler.enable');
-await call('HeapProfiler.startSampling', {
-  samplingInterval: Number(v.interval),
-  includeObjectsCollectedByMajorGC: true,
-  includeObjectsCollectedByMinorGC: v.all === true,
-});
-const t0 = Date.now();
-process.stderr.write('sampling\n');
-await until(`mark ${v.phase}.end`, () => hasMark(`${v.phase}.end`));
-if (!v.all) {
-  // Two scavenges: what is garbage now and still young leaves the sample (it never cost a promotion).
-  const gc = await call('Runtime.evaluate', { expression: "typeof gc === 'function' ? (gc({ type: 'minor' }), gc({ type: 'minor' }), 'ok') : 'no gc'" });
-  if (gc?.result?.value !== 'ok') process.stderr.write('the hub runs without --expose-gc: garbage still young at the end is counted too\n');
+  await call('Runtime.enable');
+  process.stderr.write(`attached to the hub; waiting for ${v.phase}.start\n`);
+  await until(`mark ${v.phase}.start`, () => hasMark(`${v.phase}.start`));
+  await call('HeapProfiler.enable');
+  await call('HeapProfiler.startSampling', {
+    samplingInterval: Number(v.interval),
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: v.all === true,
+  });
+  const t0 = Date.now();
+  process.stderr.write('sampling\n');
+  await until(`mark ${v.phase}.end`, () => hasMark(`${v.phase}.end`));
+  if (!v.all) {
+    // Two scavenges: what is garbage now and still young leaves the sample (it never cost a promotion).
+    const gc = await call('Runtime.evaluate', { expression: "typeof gc === 'function' ? (gc({ type: 'minor' }), gc({ type: 'minor' }), 'ok') : 'no gc'" });
+    if (gc?.result?.value !== 'ok') process.stderr.write('the hub runs without --expose-gc: garbage still young at the end is counted too\n');
+  }
+  const { profile } = await call('HeapProfiler.stopSampling');
+  ws.close();
+  writeFileSync(v.out, JSON.stringify(profile));
+  process.stderr.write(`sampled ${((Date.now() - t0) / 1000).toFixed(1)} s; profile in ${v.out}\n`);
+  summarize(profile, Number(v.top), Number(v.stacks));
 }
-const { profile } = await call('HeapProfiler.stopSampling');
-ws.close();
-writeFileSync(v.out, JSON.stringify(profile));
-process.stderr.write(`sampled ${((Date.now() - t0) / 1000).toFixed(1)} s; profile in ${v.out}\n`);
-summarize(profile, Number(v.top), Number(v.stacks));
+
+sample().catch((err) => {
+  process.stderr.write(`heap-sample: ${err.message}\n`);
+  process.exit(1);
+});
