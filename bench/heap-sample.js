@@ -17,6 +17,7 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { frameName } from './lib/frames.js';
 
 const USAGE = `usage:
   node bench/heap-sample.js --port P --marks FILE --phase NAME --out FILE [--interval BYTES] [--top N] [--stacks N]
@@ -33,21 +34,27 @@ const USAGE = `usage:
   --all            every allocation of the phase, also what died young (where the scavenges' work comes from)
 `;
 
-const { values: v } = parseArgs({
-  options: {
-    port: { type: 'string' },
-    marks: { type: 'string' },
-    phase: { type: 'string' },
-    out: { type: 'string' },
-    read: { type: 'string' },
-    interval: { type: 'string', default: '8192' },
-    top: { type: 'string', default: '30' },
-    stacks: { type: 'string', default: '0' },
-    timeout: { type: 'string', default: '900' },
-    all: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  },
-});
+let v;
+try {
+  ({ values: v } = parseArgs({
+    options: {
+      port: { type: 'string' },
+      marks: { type: 'string' },
+      phase: { type: 'string' },
+      out: { type: 'string' },
+      read: { type: 'string' },
+      interval: { type: 'string', default: '8192' },
+      top: { type: 'string', default: '30' },
+      stacks: { type: 'string', default: '0' },
+      timeout: { type: 'string', default: '900' },
+      all: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  }));
+} catch (err) {
+  process.stderr.write(`heap-sample: ${err.message}\n\n${USAGE}`);
+  process.exit(2);
+}
 if (v.help || (!v.read && !(v.port && v.marks && v.phase && v.out))) {
   process.stdout.write(USAGE);
   process.exit(v.help ? 0 : 2);
@@ -68,13 +75,12 @@ const kb = (b) => `${(b / 1024).toFixed(0).padStart(8)} KB`;
 
 /** Prints allocation sites by self and inclusive size, and optionally the heaviest stacks. */
 function summarize(profile, top, stacks) {
-  const where = (f) => `${f.functionName || '(anonymous)'} ${f.url.replace(/^.*\/(packages|node_modules)\//, '$1/')}:${f.lineNumber + 1}`.trim();
   const self = new Map();
   const incl = new Map();
   const byStack = new Map();
   let total = 0;
   const walk = (node, path) => {
-    const k = where(node.callFrame);
+    const k = frameName(node.callFrame);
     const here = [...path, k];
     total += node.selfSize;
     self.set(k, (self.get(k) ?? 0) + node.selfSize);

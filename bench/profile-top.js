@@ -10,6 +10,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { frameName } from './lib/frames.js';
 
 const [dir, phase, topArg] = process.argv.slice(2);
 if (!dir) {
@@ -33,11 +34,7 @@ if (phase) {
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const parent = new Map();
 for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
-const name = (n) => {
-  const f = n.callFrame;
-  const where = f.url ? `${f.url.replace(/^file:\/\/.*?\/(packages|node_modules)\//, '$1/')}:${f.lineNumber + 1}` : '';
-  return `${f.functionName || '(anonymous)'} ${where}`.trim();
-};
+const name = (n) => frameName(n.callFrame);
 const self = new Map();
 const incl = new Map();
 let t = prof.startTime;
