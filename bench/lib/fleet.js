@@ -10,7 +10,8 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { forkChild, guard, nextMessage, stopChild } from './children.js';
-import { cpuMsOf, memoryOf } from './proc.js';
+import { createHubApi } from './http.js';
+import { cpuMsOf, machineBusyMs, memoryOf } from './proc.js';
 import { round, summarize } from './stats.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -389,6 +390,39 @@ export async function fixedRate(api, ids, rate, durationS) {
   };
 }
 
+/**
+ * Round trips at a fixed rate (`fixedRate`) after a warm-up of `warmUp` requests (not counted),
+ * with the CPU each process used per request: `serverPid` (the hub, or the bare relay), the
+ * satellite or relay-client workers, this process (the load generator) and the whole machine.
+ * `afterWarmUp()` runs between the two; `during(phase)` is called with 'start' and 'end' around
+ * the measured part.
+ */
+export async function measureRoundTrips({ api, targets, rate, durationS, httpConcurrency, serverPid, workerPids, warmUp = 2000, afterWarmUp, during }) {
+  // Warm-up: JIT, prepared statements, and every keep-alive socket of the load generator open.
+  const warm = await pool(targets.slice(0, Math.min(warmUp, targets.length)), httpConcurrency, (id) => api.exec(id));
+  await afterWarmUp?.();
+  const cpu = () => ({
+    server: cpuMsOf(serverPid),
+    workers: workerPids.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
+    loadGenerator: process.cpuUsage(),
+    machine: machineBusyMs(),
+  });
+  await during?.('start');
+  const c0 = cpu();
+  const r = await fixedRate(api, targets, rate, durationS);
+  const c1 = cpu();
+  await during?.('end');
+  const lg = (c1.loadGenerator.user + c1.loadGenerator.system - c0.loadGenerator.user - c0.loadGenerator.system) / 1000;
+  const per = (v) => Math.round((v / Math.max(1, r.sent)) * 1000) / 1000;
+  r.cpuMsPerCommand = {
+    server: per(c1.server - c0.server),
+    workers: per(c1.workers - c0.workers),
+    loadGenerator: per(lg),
+    machine: per(c1.machine - c0.machine),
+  };
+  return { warmUp: { execs: warm.length, failed: warm.filter((x) => !x.ok).length }, ...r };
+}
+
 export async function fanout(api, ids, concurrency) {
   const timeoutMs = Math.max(60_000, ids.length * 30);
   const t0 = performance.now();
@@ -414,7 +448,12 @@ export async function fanout(api, ids, concurrency) {
  * The baseline: `relay-server.js` and N plain ws clients (same sharding as the fleet), one cold
  * fan-out and one measured. Stops its processes before returning.
  */
-export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connectTimeoutMs }) {
+/**
+ * The bare relay and its clients: connect, fan out once cold and once measured. With
+ * `roundTrips` ({rate, durationS, httpConcurrency}) also the REST round trip through it at that
+ * rate (`measureRoundTrips`, as the rtt section measures the hub): the floor of the hub's RTT.
+ */
+export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connectTimeoutMs, roundTrips }) {
   const relay = forkChild(RELAY_SERVER, [], { label: 'bare relay' });
   let workers = [];
   try {
@@ -441,6 +480,44 @@ export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connec
     };
     const cold = await relayFanout();
     const warmRelay = await relayFanout();
+    let rtt;
+    if (roundTrips) {
+      const api = createHubApi({ host: '127.0.0.1', port: relayPort, apiKey: 'none', maxSockets: roundTrips.httpConcurrency });
+      const targets = Array.from({ length: n }, (_, k) => String(k));
+      for (let i = targets.length - 1; i > 0; i--) {
+        const j = Math.floor(Math.random() * (i + 1));
+        [targets[i], targets[j]] = [targets[j], targets[i]];
+      }
+      try {
+        const r = await measureRoundTrips({
+          api,
+          targets,
+          rate: roundTrips.rate,
+          durationS: roundTrips.durationS,
+          httpConcurrency: roundTrips.httpConcurrency,
+          serverPid: relay.pid,
+          workerPids: workers.map((w) => w.pid),
+        });
+        rtt = {
+          rate: r.rate,
+          achievedRate: r.achievedRate,
+          sent: r.sent,
+          ok: r.ok,
+          failed: r.failed + r.warmUp.failed,
+          errors: r.errors,
+          latencyMs: r.latencyMs,
+          senderLagMs: r.senderLagMs,
+          cpuMsPerCommand: {
+            relay: r.cpuMsPerCommand.server,
+            workers: r.cpuMsPerCommand.workers,
+            loadGenerator: r.cpuMsPerCommand.loadGenerator,
+            machine: r.cpuMsPerCommand.machine,
+          },
+        };
+      } finally {
+        api.close();
+      }
+    }
     return {
       result: {
         connectMs: round(relayConn.ms, 1),
@@ -453,6 +530,7 @@ export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connec
         clients: warmRelay.clients,
         ok: warmRelay.ok,
         failed: warmRelay.failed + warmRelay.timedOut,
+        ...(rtt ? { rtt } : {}),
       },
       relay: undefined,
       workers: [],

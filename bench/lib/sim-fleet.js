@@ -32,6 +32,9 @@ export function freshDataDir() {
   return dir;
 }
 
+/** Keep-alive sockets of the load generator (the fleet's REST client, and the relay's for its round-trip floor). */
+export const HTTP_CONCURRENCY = 256;
+
 /**
  * Starts a hub and `n` simulated satellites in `workers` processes, connects them all (at most
  * `connectConcurrency` handshakes in flight) and measures the connect. `tags` are requested at
@@ -47,7 +50,7 @@ export async function startFleet({
   cpuProfDir,
   logFile,
   label = 'hub',
-  httpConcurrency = 256,
+  httpConcurrency = HTTP_CONCURRENCY,
 }) {
   const apiKey = makeApiKey();
   const dataDir = freshDataDir();

@@ -1,4 +1,5 @@
 import { log, runRelayBaseline, shardsOf } from '../lib/fleet.js';
+import { HTTP_CONCURRENCY } from '../lib/sim-fleet.js';
 
 /** The bare ws relay with N clients: the floor the connect and fan-out sections are compared with. */
 export default {
@@ -14,13 +15,17 @@ export default {
       concurrencyPerWorker: Math.max(1, Math.ceil(ctx.opts.connectConcurrency / ctx.opts.workers)),
       n,
       connectTimeoutMs: 60_000 + n * 25,
+      // The round-trip floor for the rtt section: same rate, same length.
+      roundTrips: { rate: ctx.opts.rttRate, durationS: ctx.opts.rttDurationS, httpConcurrency: HTTP_CONCURRENCY },
     });
     log(`relay: ${result.ok}/${n} answered in ${result.fanoutMs} ms, ${result.perConnectionKB} KB per connection`);
+    const rtt = result.rtt;
+    if (rtt) log(`relay round trip at ${rtt.achievedRate}/s: p50 ${rtt.latencyMs.p50} ms, p99 ${rtt.latencyMs.p99} ms (${rtt.ok}/${rtt.sent} ok)`);
     return {
       target: { text: 'reference only (no target)' },
       pass: null,
-      status: result.ok === n ? 'reference' : 'error',
-      measured: `fan-out ${result.fanoutMs} ms, ${result.perConnectionKB} KB/conn`,
+      status: result.ok === n && (!rtt || rtt.failed === 0) ? 'reference' : 'error',
+      measured: `fan-out ${result.fanoutMs} ms, ${result.perConnectionKB} KB/conn${rtt ? `; round trip p50 ${rtt.latencyMs.p50} ms, p99 ${rtt.latencyMs.p99} ms at ${rtt.achievedRate}/s` : ''}`,
       ...result,
     };
   },

@@ -1,5 +1,6 @@
-import { endLoopWindow, fixedRate, mark, pool, startLoopWindow } from '../lib/fleet.js';
+import { endLoopWindow, mark, measureRoundTrips, startLoopWindow } from '../lib/fleet.js';
 import { cpuMsOf, machineBusyMs, tcpExt } from '../lib/proc.js';
+import { round } from '../lib/stats.js';
 import { verdict } from './common.js';
 
 const IDLE_WINDOW_MS = 3000;
@@ -20,53 +21,66 @@ export default {
       const j = Math.floor(Math.random() * (i + 1));
       [targets[i], targets[j]] = [targets[j], targets[i]];
     }
-    // Warm-up (not counted): JIT, prepared statements, and every keep-alive socket of the load
-    // generator open. With only some open, the first hiccup made it open more in the middle of the
-    // measurement, and the hub's work for those new connections made a stall of up to ~2 s in the
-    // first seconds (seen in every run until 2026-11-27).
-    const warm = await pool(targets.slice(0, Math.min(2000, targets.length)), f.httpConcurrency, (id) => f.api.exec(id));
-    const tcp0 = tcpExt();
-    const warmFailed = warm.filter((x) => !x.ok).length;
-    // Where the machine's CPU goes during the phase: with 2 cores, the hub's p99 is mostly its wait
-    // for a core while the workers and the load generator hold both.
-    const cpu = () => ({
-      hub: cpuMsOf(f.hub.child.pid),
-      workers: f.workers.reduce((sum, w) => sum + cpuMsOf(w.pid), 0),
-      loadGenerator: process.cpuUsage(),
-      machine: machineBusyMs(),
+    let idleCpuPct;
+    let tcp0;
+    // The warm-up opens every keep-alive socket of the load generator: with only some open, the
+    // first hiccup made it open more in the middle of the measurement, and the hub's work for
+    // those new connections made a stall of up to ~2 s in the first seconds (until 2026-11-27).
+    // The CPU shares: with 2 cores, the hub's p99 is mostly its wait for a core while the workers
+    // and the load generator hold both.
+    const { warmUp, cpuMsPerCommand, ...r } = await measureRoundTrips({
+      api: f.api,
+      targets,
+      rate,
+      durationS,
+      httpConcurrency: f.httpConcurrency,
+      serverPid: f.hub.child.pid,
+      workerPids: f.workers.map((w) => w.pid),
+      afterWarmUp: async () => {
+        tcp0 = tcpExt();
+        // The fleet's own cost at rest (heartbeats, presence writes), for the CPU shares.
+        const idleSnap = () => ({
+          hub: cpuMsOf(f.hub.child.pid),
+          workers: f.workers.reduce((sum, w) => sum + cpuMsOf(w.pid), 0),
+          machine: machineBusyMs(),
+        });
+        const idle0 = idleSnap();
+        await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
+        const idle1 = idleSnap();
+        idleCpuPct = { hub: pct(idle1.hub - idle0.hub), workers: pct(idle1.workers - idle0.workers), machine: pct(idle1.machine - idle0.machine) };
+      },
+      during: (phase) => {
+        if (phase === 'start') startLoopWindow(f.hub.child, f.workers);
+        mark(`rtt.${phase}`);
+      },
     });
-    // The fleet's own cost at rest (heartbeats, presence writes), for the CPU shares below.
-    const idle0 = cpu();
-    await new Promise((resolve) => setTimeout(resolve, IDLE_WINDOW_MS));
-    const idle1 = cpu();
-    const idleCpuPct = { hub: pct(idle1.hub - idle0.hub), workers: pct(idle1.workers - idle0.workers), machine: pct(idle1.machine - idle0.machine) };
-    startLoopWindow(f.hub.child, f.workers);
-    const c0 = cpu();
-    mark('rtt.start');
-    const r = await fixedRate(f.api, targets, rate, durationS);
-    mark('rtt.end');
-    const c1 = cpu();
-    const lg = (c1.loadGenerator.user + c1.loadGenerator.system - c0.loadGenerator.user - c0.loadGenerator.system) / 1000;
-    r.cpuMsPerCommand = Object.fromEntries(
-      Object.entries({ hub: c1.hub - c0.hub, workers: c1.workers - c0.workers, loadGenerator: lg, machine: c1.machine - c0.machine }).map(([k, v]) => [
-        k,
-        Math.round((v / Math.max(1, r.sent)) * 1000) / 1000,
-      ]),
-    );
+    const warmFailed = warmUp.failed;
+    const { server: hub, ...rest } = cpuMsPerCommand;
+    r.cpuMsPerCommand = { hub, ...rest };
     r.idleCpuPctOfOneCore = idleCpuPct;
     r.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
     const tcp1 = tcpExt();
     // Machine-wide: a dropped SYN costs a 1 s retransmit, which shows as ~1 s outliers.
     r.tcpDuringPhase = Object.fromEntries(['TCPSynRetrans', 'ListenOverflows', 'ListenDrops', 'TCPTimeouts'].map((k) => [k, (tcp1[k] ?? 0) - (tcp0[k] ?? 0)]));
+    // The floor: the same round trip through the bare relay (baseline section), same rate and length.
+    const floor = ctx.results.baseline?.rtt;
+    if (floor) {
+      r.relayFloor = { latencyMs: floor.latencyMs, cpuMsPerCommand: floor.cpuMsPerCommand, achievedRate: floor.achievedRate, failed: floor.failed };
+      r.ratioToRelay = {
+        p50: floor.latencyMs.p50 > 0 ? round(r.latencyMs.p50 / floor.latencyMs.p50, 1) : null,
+        p99: floor.latencyMs.p99 > 0 ? round(r.latencyMs.p99 / floor.latencyMs.p99, 1) : null,
+        serverCpu: floor.cpuMsPerCommand.relay > 0 ? round(r.cpuMsPerCommand.hub / floor.cpuMsPerCommand.relay, 1) : null,
+      };
+    }
     const v = verdict(r.latencyMs.p99, 10);
     const ok = r.failed === 0 && warmFailed === 0;
     return {
       target: { p99Ms: 10, rate: 1000, text: 'p99 < 10 ms at 1,000 commands/s' },
       pass: v.pass && ok && rate >= 1000,
       status: ok ? (rate >= 1000 ? v.status : `${v.status} (at ${rate}/s, target is stated for 1,000/s)`) : `miss (${r.failed} failed)`,
-      measured: `p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms at ${r.achievedRate}/s (${r.ok}/${r.sent} ok)`,
+      measured: `p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms at ${r.achievedRate}/s (${r.ok}/${r.sent} ok)${floor ? `; bare relay p50 ${floor.latencyMs.p50} ms, p99 ${floor.latencyMs.p99} ms` : ''}`,
       how: 'POST /api/v1/satellites/:id/exec {command: system.info}, open loop at the rate, keep-alive HTTP, each request to another satellite; latency from send to full response at the load generator',
-      warmUp: { execs: warm.length, failed: warmFailed },
+      warmUp,
       ...r,
     };
   },
