@@ -470,13 +470,16 @@ export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connec
     const relayBefore = memoryOf(relay.pid);
     const relayConn = await connectWorkers(workers, n, 'relay clients', connectTimeoutMs);
     const relayConnected = memoryOf(relay.pid);
+    const workersCpu = () => workers.reduce((sum, w) => sum + cpuMsOf(w.pid), 0);
     const relayFanout = async () => {
       const done = nextMessage(relay, 'fanout-done');
+      const cpu0 = cpuMsOf(relay.pid);
+      const w0 = workersCpu();
       const t0 = performance.now();
       const timeoutMs = Math.max(60_000, n * 10);
       relay.send({ type: 'fanout', timeoutMs });
       const m = await guard(done, timeoutMs + 10_000, 'relay fan-out');
-      return { ...m, parentMs: performance.now() - t0 };
+      return { ...m, parentMs: performance.now() - t0, relayCpuMs: cpuMsOf(relay.pid) - cpu0, workersCpuMs: workersCpu() - w0 };
     };
     const cold = await relayFanout();
     const warmRelay = await relayFanout();
@@ -527,6 +530,9 @@ export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connec
         fanoutMs: round(warmRelay.parentMs, 1),
         fanoutInRelayMs: round(warmRelay.ms, 1),
         coldFanoutMs: round(cold.parentMs, 1),
+        /** CPU of the measured fan-out: the relay process, and its client workers. */
+        fanoutRelayCpuMs: round(warmRelay.relayCpuMs, 0),
+        fanoutWorkersCpuMs: round(warmRelay.workersCpuMs, 0),
         clients: warmRelay.clients,
         ok: warmRelay.ok,
         failed: warmRelay.failed + warmRelay.timedOut,
