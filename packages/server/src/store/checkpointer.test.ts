@@ -11,7 +11,7 @@ import { batchWriter, type WriteOp } from './writer.js';
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hive-checkpointer-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Commits `n` transactions of ~64 KB back to back (a turn of the event loop every 2), noting the largest WAL seen. */
+/** Commits `n` transactions of ~64 KB, a timer's turn of the event loop after each, noting the largest WAL seen. */
 async function writeSteadily(file: string, walLimitBytes: number, n: number): Promise<number> {
   const db = new SQLite(file);
   db.pragma('journal_mode = WAL');
@@ -26,7 +26,7 @@ async function writeSteadily(file: string, walLimitBytes: number, n: number): Pr
   for (let i = 0; i < n; i++) {
     tx();
     largest = Math.max(largest, statSync(`${file}-wal`).size);
-    if (i % 2 === 1) await new Promise((r) => setTimeout(r, 1));
+    await new Promise((r) => setTimeout(r, 1));
   }
   await cp.close();
   db.close();
@@ -58,7 +58,7 @@ describe('checkpointer', () => {
     }) as typeof sqlite.pragma;
     const limit = 1024 * 1024;
     let asked = 0;
-    const write = batchWriter(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }) as unknown as Db, sqlite, file);
+    const write = batchWriter(new Kysely({ dialect: new SqliteDialect({ database: sqlite }) }) as unknown as Db, sqlite, file, {}, limit);
     const cp = startCheckpointer(sqlite, file, 5, {
       walLimitBytes: limit,
       overLimit: () => {
@@ -77,6 +77,10 @@ describe('checkpointer', () => {
     sqlite.close();
     expect(asked).toBeGreaterThan(0);
     expect(hubCheckpoints).toBe(0);
-    expect(largest).toBeLessThan(24 * limit);
+    // The worker looks at the WAL after each of its transactions and checkpoints right there, so
+    // the WAL stays within the limit plus about one batch (~1.1 MB here, also with two CPU hogs and
+    // a disk busy with fsyncs, where waiting for the checkpointer thread's pass to notice let it
+    // reach 27 MB in a CI run).
+    expect(largest).toBeLessThan(8 * limit);
   });
 });

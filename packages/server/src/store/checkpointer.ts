@@ -2,6 +2,7 @@ import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type SQLite from 'better-sqlite3';
+import { WAL_LIMIT_BYTES } from './writer.js';
 
 /**
  * SQLite in WAL mode copies the log back into the database file (a checkpoint, with an fsync)
@@ -17,8 +18,10 @@ import type SQLite from 'better-sqlite3';
  * the connection that writes the most (the write worker's, see writer.ts; else the hub's own)
  * checkpoints what was committed since (between two of its own transactions: it completes), the
  * next commit starts the WAL over, and `journal_size_limit` cuts the file back to the limit.
+ * The write worker also looks at the WAL's size after each of its own transactions and does the
+ * same at once (writer.ts): a pass of this worker can take a second on a busy disk, and what is
+ * committed meanwhile would otherwise pile up past the limit.
  */
-const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 
 export function startCheckpointer(
   sqlite: SQLite.Database,

@@ -98,6 +98,8 @@ export function batchWriter(
   sqlite?: SQLite.Database,
   file?: string,
   busy: SqliteBusyOptions = {},
+  /** The WAL's limit (the checkpointer's): past it, the write worker checkpoints after its transaction. */
+  walLimitBytes: number = WAL_LIMIT_BYTES,
 ): BatchWrite & { close(): Promise<void>; worker?: Worker; checkpoint?: () => boolean } {
   if (sqlite) {
     const run = sqliteBatchRunner(sqlite);
@@ -106,7 +108,7 @@ export function batchWriter(
       await db.connection().execute(async () => run(ops));
     };
     if (!file) return Object.assign(here, { close: async () => {} });
-    const worker = startWriteWorker(file, busy);
+    const worker = startWriteWorker(file, busy, walLimitBytes);
     const write: BatchWrite = (ops) => (ops.length === 0 ? Promise.resolve() : worker.alive() ? worker.write(ops) : here(ops));
     return Object.assign(write, { close: () => worker.close(), worker: worker.thread, checkpoint: () => worker.checkpoint() });
   }
@@ -141,6 +143,11 @@ export function batchWriter(
 }
 
 /** How the write worker meets another connection's write lock on the database file. */
+/** The WAL size past which the write worker checkpoints between two of its transactions (see checkpointer.ts). */
+export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
+/** How long the write worker's checkpoint waits for another connection's checkpoint to end (the hub's checkpointer thread). */
+const CHECKPOINT_WAIT_MS = 500;
+
 export interface SqliteBusyOptions {
   /** SQLite's busy_timeout: how long one attempt waits for the lock (default 5000 ms). */
   timeoutMs?: number | undefined;
@@ -168,21 +175,44 @@ interface WorkerWrite {
 function startWriteWorker(
   file: string,
   busy: SqliteBusyOptions,
+  walLimitBytes: number,
 ): { thread: Worker; alive(): boolean; write(ops: readonly WriteOp[]): Promise<void>; checkpoint(): boolean; close(): Promise<void> } {
   // Messages are run one after another, in order. A batch that meets another connection's write
   // lock (SQLITE_BUSY after busy_timeout: a long transaction of the hub's own connection, a backup,
   // someone's sqlite3 shell) is tried again after a short pause, the ones behind it waiting, until
   // giveUpMs; each retry is reported ({ busy: attempt }), every other answer is null or the error.
+  //
+  // After each transaction the worker looks at the WAL's size itself (a stat, a few µs): past the
+  // limit, it checkpoints right there, between two of its transactions, so the checkpoint completes
+  // and the next commit starts the WAL over (journal_size_limit then cuts the file back). Waiting
+  // for the checkpointer thread's next pass to notice let the WAL grow by whatever was committed
+  // during that pass: on a slow disk (a pass's fsync taking a second) tens of MB. A checkpoint of
+  // the checkpointer thread in progress makes a PASSIVE one return at once ("busy") without
+  // copying anything: it is tried again, the worker's writes waiting, for up to CHECKPOINT_WAIT_MS.
+  // Readers of an older snapshot are not waited for (PASSIVE), as before.
   const code = `
     const { workerData, parentPort } = require('node:worker_threads');
+    const { statSync } = require('node:fs');
     const Database = require(workerData.module);
     const db = new Database(workerData.file, { fileMustExist: true });
     db.pragma('busy_timeout = ' + workerData.busyTimeoutMs);
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
     db.pragma('cache_size = -16384');
-    db.pragma('journal_size_limit = ${64 * 1024 * 1024}');
+    db.pragma('journal_size_limit = ' + workerData.walLimitBytes);
     const run = (${sqliteBatchRunner.toString()})(db);
+    const walFile = workerData.file + '-wal';
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    const overLimit = () => { try { return statSync(walFile).size > workerData.walLimitBytes; } catch { return false; } };
+    const checkpoint = () => {
+      const until = Date.now() + workerData.checkpointWaitMs;
+      for (;;) {
+        let r;
+        try { r = db.pragma('wal_checkpoint(PASSIVE)')[0]; } catch { return; }
+        if (!r || !r.busy || Date.now() >= until) return;
+        Atomics.wait(pause, 0, 0, 2);
+      }
+    };
     const queue = [];
     const answer = (a) => {
       queue.shift();
@@ -197,12 +227,13 @@ function startWriteWorker(
         return;
       }
       if (m === 'checkpoint') {
-        try { db.pragma('wal_checkpoint(PASSIVE)'); } catch {}
+        checkpoint();
         answer(null);
         return;
       }
       try {
         run(m);
+        if (overLimit()) checkpoint();
         answer(null);
       } catch (e) {
         const code = e && e.code;
@@ -222,7 +253,14 @@ function startWriteWorker(
   const module = createRequire(import.meta.url).resolve('better-sqlite3');
   const worker = new Worker(code, {
     eval: true,
-    workerData: { module, file, busyTimeoutMs: busy.timeoutMs ?? 5000, busyGiveUpMs: busy.giveUpMs ?? 60_000 },
+    workerData: {
+      module,
+      file,
+      busyTimeoutMs: busy.timeoutMs ?? 5000,
+      busyGiveUpMs: busy.giveUpMs ?? 60_000,
+      walLimitBytes,
+      checkpointWaitMs: CHECKPOINT_WAIT_MS,
+    },
   });
   worker.unref();
   // In flight, oldest first (rarely more than a couple: each writer waits for its last write).
