@@ -142,12 +142,12 @@ export function batchWriter(
   return Object.assign(write, { close: async () => {} });
 }
 
-/** How the write worker meets another connection's write lock on the database file. */
 /** The WAL size past which the write worker checkpoints between two of its transactions (see checkpointer.ts). */
 export const WAL_LIMIT_BYTES = 64 * 1024 * 1024;
 /** How long the write worker's checkpoint waits for another connection's checkpoint to end (the hub's checkpointer thread). */
 const CHECKPOINT_WAIT_MS = 500;
 
+/** How the write worker meets another connection's write lock on the database file. */
 export interface SqliteBusyOptions {
   /** SQLite's busy_timeout: how long one attempt waits for the lock (default 5000 ms). */
   timeoutMs?: number | undefined;
