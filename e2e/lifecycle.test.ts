@@ -18,9 +18,10 @@ describe('lifecycle: restarts, replacement, heartbeats, deletion, shutdown', () 
     const dataDir = tempDir();
     dirs.push(dataDir);
     const t1 = await startHub({ dataDir });
+    // Subscribed before the agent starts: its online event cannot come first.
+    const op1 = await operator(t1);
     const agent = spawnAgent(t1.wsUrl, path.join(dataDir, 'agent'), ['--name', 'steady']);
     agents.push(agent);
-    const op1 = await operator(t1);
     const first = await op1.waitEvent('satellite:online');
     await op1.close();
     const port = t1.port;
@@ -132,9 +133,9 @@ describe('lifecycle: restarts, replacement, heartbeats, deletion, shutdown', () 
     const t = await startHub({ dataDir, overrides: { approvals: { rules: [{ command: 'system.run', require: false }] } } });
     const cfg = path.join(dataDir, 'agent.yaml');
     writeFileSync(cfg, 'system_run:\n  allow: [sleep]\n');
+    const op = await operator(t);
     const agent = spawnAgent(t.wsUrl, path.join(dataDir, 'agent'), ['--config', cfg]);
     agents.push(agent);
-    const op = await operator(t);
     const sat = await op.waitEvent('satellite:online');
     const running = t.api('POST', `/api/v1/satellites/${sat.id}/exec`, { command: 'system.run', params: { argv: ['sleep', '20'] }, timeout_ms: 30_000 });
     await op.waitEvent('job:updated', () => true, 2000).catch(() => undefined);
