@@ -31,6 +31,7 @@ import {
   runRelayBaseline,
   SATELLITE_WORKER,
   shardsOf,
+  shuffled,
   startHub,
   startLoopWindow,
   startWorkers,
@@ -294,11 +295,7 @@ async function main() {
 
     // --------------------------------------------------------------- exec
     // Shuffled so consecutive requests hit different satellites (and workers).
-    const targets = ids.slice();
-    for (let i = targets.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [targets[i], targets[j]] = [targets[j], targets[i]];
-    }
+    const targets = shuffled(ids);
     const warm = await pool(targets.slice(0, Math.min(200, N)), 8, (id) => api.exec(id));
     const warmFailed = warm.filter((x) => !x.ok);
     if (warmFailed.length) throw new Error(`warm-up execs failed: ${JSON.stringify(countBy(warmFailed.map((x) => x.code)))}`);

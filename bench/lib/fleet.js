@@ -390,6 +390,16 @@ export async function fixedRate(api, ids, rate, durationS) {
   };
 }
 
+/** A shuffled copy of `items` (Fisher–Yates): each request of a phase to another target, in no fixed order. */
+export function shuffled(items) {
+  const out = items.slice();
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
 /**
  * Round trips at a fixed rate (`fixedRate`) after a warm-up of `warmUp` requests (not counted),
  * with the CPU each process used per request: `serverPid` (the hub, or the bare relay), the
@@ -446,12 +456,9 @@ export async function fanout(api, ids, concurrency) {
 
 /**
  * The baseline: `relay-server.js` and N plain ws clients (same sharding as the fleet), one cold
- * fan-out and one measured. Stops its processes before returning.
- */
-/**
- * The bare relay and its clients: connect, fan out once cold and once measured. With
- * `roundTrips` ({rate, durationS, httpConcurrency}) also the REST round trip through it at that
- * rate (`measureRoundTrips`, as the rtt section measures the hub): the floor of the hub's RTT.
+ * fan-out and one measured. With `roundTrips` ({rate, durationS, httpConcurrency}) also the REST
+ * round trip through it at that rate (`measureRoundTrips`, as the rtt section measures the hub):
+ * the floor of the hub's RTT. Stops its processes before returning.
  */
 export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connectTimeoutMs, roundTrips }) {
   const relay = forkChild(RELAY_SERVER, [], { label: 'bare relay' });
@@ -486,11 +493,7 @@ export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connec
     let rtt;
     if (roundTrips) {
       const api = createHubApi({ host: '127.0.0.1', port: relayPort, apiKey: 'none', maxSockets: roundTrips.httpConcurrency });
-      const targets = Array.from({ length: n }, (_, k) => String(k));
-      for (let i = targets.length - 1; i > 0; i--) {
-        const j = Math.floor(Math.random() * (i + 1));
-        [targets[i], targets[j]] = [targets[j], targets[i]];
-      }
+      const targets = shuffled(Array.from({ length: n }, (_, k) => String(k)));
       try {
         const r = await measureRoundTrips({
           api,
@@ -510,12 +513,7 @@ export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connec
           errors: r.errors,
           latencyMs: r.latencyMs,
           senderLagMs: r.senderLagMs,
-          cpuMsPerCommand: {
-            relay: r.cpuMsPerCommand.server,
-            workers: r.cpuMsPerCommand.workers,
-            loadGenerator: r.cpuMsPerCommand.loadGenerator,
-            machine: r.cpuMsPerCommand.machine,
-          },
+          cpuMsPerCommand: (({ server, ...rest }) => ({ relay: server, ...rest }))(r.cpuMsPerCommand),
         };
       } finally {
         api.close();

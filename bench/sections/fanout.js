@@ -72,6 +72,7 @@ export default {
     const ok = (x) => x.status === 200 && x.succeeded === n;
     const warmMs = warm.map((x) => x.ms);
     const median = summarize(warmMs).p50;
+    const hubCpuMedianMs = summarize(warm.map((x) => x.hubCpuMs)).p50;
     const relay = ctx.results.baseline;
     const v = verdict(median, 1000, { n, targetN: 10_000 });
     const allOk = runs.every(ok);
@@ -82,7 +83,7 @@ export default {
       status: allOk
         ? v.status
         : `miss (not every target succeeded: ${runs.map((x) => `${x.label} ${x.succeeded}/${n}${x.error ? ` ${x.error}` : ''}`).join(', ')})`,
-      measured: `median ${median} ms over 3 warm runs (cold ${cold.ms} ms, with concurrency=N ${wide.ms} ms); relay ${relay?.fanoutMs ?? '?'} ms${relay?.fanoutRelayCpuMs ? ` (hub CPU ${summarize(warm.map((x) => x.hubCpuMs)).p50} ms, relay ${relay.fanoutRelayCpuMs} ms)` : ''}`,
+      measured: `median ${median} ms over 3 warm runs (cold ${cold.ms} ms, with concurrency=N ${wide.ms} ms); relay ${relay?.fanoutMs ?? '?'} ms${relay?.fanoutRelayCpuMs ? ` (hub CPU ${hubCpuMedianMs} ms, relay ${relay.fanoutRelayCpuMs} ms)` : ''}`,
       how: 'POST /api/v1/exec {target: {tag: "bench"}, command: "system.info"} with N satellites carrying the tag; time from request to the complete response',
       n,
       medianMs: median,
@@ -91,8 +92,8 @@ export default {
       ratioToRelay: relay?.fanoutMs ? round(median / relay.fanoutMs, 1) : null,
       // CPU rather than time: how much more work the hub does than the relay for the same
       // fan-out. It moves less with the machine's speed of the hour than either wall time does.
-      hubCpuMedianMs: summarize(warm.map((x) => x.hubCpuMs)).p50,
-      cpuRatioToRelay: relay?.fanoutRelayCpuMs ? round(summarize(warm.map((x) => x.hubCpuMs)).p50 / relay.fanoutRelayCpuMs, 1) : null,
+      hubCpuMedianMs,
+      cpuRatioToRelay: relay?.fanoutRelayCpuMs ? round(hubCpuMedianMs / relay.fanoutRelayCpuMs, 1) : null,
       hubRssAfterKB: after.rssKB,
     };
   },

@@ -1,4 +1,4 @@
-import { endLoopWindow, mark, measureRoundTrips, startLoopWindow } from '../lib/fleet.js';
+import { endLoopWindow, mark, measureRoundTrips, shuffled, startLoopWindow } from '../lib/fleet.js';
 import { cpuMsOf, machineBusyMs, tcpExt } from '../lib/proc.js';
 import { round } from '../lib/stats.js';
 import { verdict } from './common.js';
@@ -16,11 +16,7 @@ export default {
   async run(ctx) {
     const { rttRate: rate, rttDurationS: durationS } = ctx.opts;
     const f = await ctx.fleet();
-    const targets = f.ids.slice();
-    for (let i = targets.length - 1; i > 0; i--) {
-      const j = Math.floor(Math.random() * (i + 1));
-      [targets[i], targets[j]] = [targets[j], targets[i]];
-    }
+    const targets = shuffled(f.ids);
     let idleCpuPct;
     let tcp0;
     // The warm-up opens every keep-alive socket of the load generator: with only some open, the
