@@ -92,6 +92,17 @@ export function cpuMsOf(pid, withChildren = false) {
 }
 
 /**
+ * CPU time (ms) of one thread of process `pid`: its main thread when `tid` is omitted (a Node
+ * process's main thread has the process's id). The hub's event loop is the fan-out's critical
+ * path; its worker threads (SQLite writer, GC helpers) run beside it on the other core.
+ */
+export function threadCpuMsOf(pid, tid = pid) {
+  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS;
+}
+
+/**
  * Waits until process `pid` (null: the machine) has used less than `maxShare` of one CPU (of all) over the last `windowMs`
  * (sampled every `windowMs / 4`), at most `timeoutMs`. Returns { ms, quiet, lastShare }.
  */

@@ -1,5 +1,5 @@
 import { endLoopWindow, log, mark, startLoopWindow } from '../lib/fleet.js';
-import { cpuMsOf, memoryOf, waitQuiet } from '../lib/proc.js';
+import { cpuMsOf, memoryOf, threadCpuMsOf, waitQuiet } from '../lib/proc.js';
 import { round, summarize } from '../lib/stats.js';
 import { verdict } from './common.js';
 
@@ -12,9 +12,11 @@ async function byTag(f, n, concurrency) {
   const body = { target: { tag: 'bench' }, command: 'system.info', params: {}, ...(concurrency ? { concurrency } : {}) };
   const workersCpu = () => f.workers.reduce((sum, w) => sum + cpuMsOf(w.pid), 0);
   const cpu0 = cpuMsOf(f.hub.child.pid);
+  const main0 = threadCpuMsOf(f.hub.child.pid);
   const w0 = workersCpu();
   const r = await f.api.request('POST', '/api/v1/exec', body, Math.max(60_000, n * 20));
   const hubCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
+  const hubMainCpuMs = threadCpuMsOf(f.hub.child.pid) - main0;
   const workersCpuMs = workersCpu() - w0;
   const summary = r.body?.data?.summary ?? null;
   return {
@@ -27,6 +29,8 @@ async function byTag(f, n, concurrency) {
     succeeded: summary?.succeeded ?? 0,
     /** Hub CPU from the request to the answer. */
     hubCpuMs: round(hubCpuMs, 0),
+    /** …of which its main thread (the event loop: every target's work passes through it). */
+    hubMainCpuMs: round(hubMainCpuMs, 0),
     /** The simulated satellites' CPU (all worker processes): on this machine it shares the hub's cores. */
     workersCpuMs: round(workersCpuMs, 0),
     error: r.status === 200 ? null : (r.error ?? r.body?.error?.code ?? `HTTP_${r.status}`),
@@ -61,7 +65,7 @@ export default {
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';
       runs.push(x);
       log(
-        `  fan-out ${label}: ${x.succeeded}/${n} in ${x.ms} ms (head at ${x.firstByteMs} ms, ${round((x.responseBytes ?? 0) / 1e6, 1)} MB; hub CPU ${x.hubCpuMs} ms, ${x.hubCpuUntilQuietMs} ms until quiet ${x.hubQuietAfterMs} ms later; satellite workers CPU ${x.workersCpuMs} ms)`,
+        `  fan-out ${label}: ${x.succeeded}/${n} in ${x.ms} ms (head at ${x.firstByteMs} ms, ${round((x.responseBytes ?? 0) / 1e6, 1)} MB; hub CPU ${x.hubCpuMs} ms (main thread ${x.hubMainCpuMs} ms), ${x.hubCpuUntilQuietMs} ms until quiet ${x.hubQuietAfterMs} ms later; satellite workers CPU ${x.workersCpuMs} ms)`,
       );
       return x;
     };
@@ -73,6 +77,7 @@ export default {
     const warmMs = warm.map((x) => x.ms);
     const median = summarize(warmMs).p50;
     const hubCpuMedianMs = summarize(warm.map((x) => x.hubCpuMs)).p50;
+    const hubMainCpuMedianMs = summarize(warm.map((x) => x.hubMainCpuMs)).p50;
     const relay = ctx.results.baseline;
     const v = verdict(median, 1000, { n, targetN: 10_000 });
     const allOk = runs.every(ok);
@@ -93,6 +98,7 @@ export default {
       // CPU rather than time: how much more work the hub does than the relay for the same
       // fan-out. It moves less with the machine's speed of the hour than either wall time does.
       hubCpuMedianMs,
+      hubMainCpuMedianMs,
       cpuRatioToRelay: relay?.fanoutRelayCpuMs ? round(hubCpuMedianMs / relay.fanoutRelayCpuMs, 1) : null,
       hubRssAfterKB: after.rssKB,
     };
