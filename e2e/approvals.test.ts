@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { simNode } from './fleet.js';
-import { cleanup, operator, startHub, type TestHub, tempDir } from './helpers.js';
+import { backOnline, cleanup, operator, startHub, type TestHub, tempDir } from './helpers.js';
 
 describe('central approvals (real hub, SDK nodes)', () => {
   const hubs: TestHub[] = [];
@@ -96,11 +96,8 @@ describe('central approvals (real hub, SDK nodes)', () => {
     closers.push(() => n1.client.close());
     const op = await operator(t2);
     closers.push(() => op.close());
-    // the node comes back on its own (reconnect with backoff), maybe before this operator
-    // subscribed: the new hub starts with every row offline, so an online row is the node back
-    if ((await t2.api('GET', '/api/v1/satellites/gw-3')).body.data?.status !== 'online') {
-      await op.waitEvent('satellite:online', (p) => p.id === n1.id.deviceId);
-    }
+    // the node comes back on its own (reconnect with backoff), maybe before this operator subscribed
+    await backOnline(t2, op, n1.id.deviceId);
     const pending = await t2.api('GET', '/api/v1/approvals?status=pending');
     expect(pending.body.data).toHaveLength(1);
     expect((await t2.api('GET', `/api/v1/commands/${jobId}`)).body.data.state).toBe('pending_approval');

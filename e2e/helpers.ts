@@ -174,6 +174,17 @@ export async function operator(
   return c;
 }
 
+/**
+ * After a hub restart: returns once satellite `id` is online on hub `t` again. The node may be back
+ * before `op` subscribed (its event then came and went); the new hub starts with every row
+ * offline, so a row that says online is the node back, and otherwise its event is still to come
+ * (`op` keeps every event since it connected).
+ */
+export async function backOnline(t: TestHub, op: { waitEvent(name: string, pred?: (p: any) => boolean): Promise<any> }, id: string): Promise<void> {
+  if ((await t.api('GET', `/api/v1/satellites/${encodeURIComponent(id)}`)).body.data?.status === 'online') return;
+  await op.waitEvent('satellite:online', (p) => p.id === id);
+}
+
 export interface AgentProc {
   proc: ChildProcess;
   stdout: string[];
