@@ -1,12 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { mintToken } from '@hive/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterPrereqsMissing, dropSchema, eventually, PG_URL, REDIS_URL } from './cluster-probe.js';
-import { type AgentProc, cleanup, ROOT, restClient, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
+import { type AgentProc, cleanup, freePort, ROOT, restClient, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
 
 /** Debian's haproxy (`.ci/run` installs it). */
 const HAPROXY = process.env.HAPROXY_PATH ?? 'haproxy';
@@ -37,16 +36,6 @@ function readmeConfig(port: number, hubPorts: [number, number]): string {
     throw new Error(`README's haproxy block no longer has one bind :7420 and two server lines:\n${block}`);
   return cfg;
 }
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 
 /** Connected satellites of one hub, from its own readiness answer. */
 async function nodesOn(t: TestHub): Promise<number> {

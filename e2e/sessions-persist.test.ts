@@ -1,21 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { mintToken } from '@hive/server';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type AgentProc, cleanup, operator, ROOT, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { type AgentProc, cleanup, freePort, operator, ROOT, spawnAgent, startHub, type TestHub, tempDir } from './helpers.js';
 
 /** A hub in its own process, so the test can kill it the hard way (no shutdown code runs). */
 function hubProcess(dataDir: string, port: number, adminKey: string): { proc: ChildProcess; url: Promise<string> } {
