@@ -1,6 +1,6 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
-import { log, openLoop } from '../lib/fleet.js';
+import { endLoopWindow, log, openLoop, startLoopWindow } from '../lib/fleet.js';
 import { cpuMsOf, memoryOf } from '../lib/proc.js';
 import { startFleet } from '../lib/sim-fleet.js';
 import { round, summarize } from '../lib/stats.js';
@@ -118,8 +118,12 @@ export default {
     const out = {};
     for (const e of endpoints) {
       let cpu0 = cpuMsOf(f.hub.child.pid);
+      startLoopWindow(f.hub.child, f.workers);
       const st = await steady({ port: f.hub.port, apiKey: f.apiKey, rate, durationS, sockets: 64, path: e.path, paths: e.paths });
       const steadyCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
+      // Whose event loop stalled during the steady run: the hub's, or the load generator's own
+      // (a response's latency includes both).
+      const loop = await endLoopWindow(f.hub.child, f.workers);
       cpu0 = cpuMsOf(f.hub.child.pid);
       const { latencies, statuses, res } = await cannon({ port: f.hub.port, apiKey: f.apiKey, rate, durationS, connections, path: e.path, paths: e.paths });
       const hubCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
@@ -135,6 +139,7 @@ export default {
         sent: st.sent,
         achievedRate: st.achievedRate,
         hubCpuPct: round((steadyCpuMs / (durationS * 1000)) * 100, 0),
+        eventLoopDelayMs: loop,
         autocannon: {
           note: `overallRate ${rate}/s over ${connections} connections: each second's quota goes out back to back at the start of the second`,
           latencyMs: a,
@@ -149,7 +154,7 @@ export default {
         },
       };
       log(
-        `  ${e.what}: steady p50 ${s.p50} ms, p95 ${s.p95} ms, ${st.achievedRate}/s, non-2xx ${st.non2xx}, errors ${st.errors}; autocannon (bursts) p50 ${a.p50} ms, p95 ${a.p95} ms`,
+        `  ${e.what}: steady p50 ${s.p50} ms, p95 ${s.p95} ms, ${st.achievedRate}/s, non-2xx ${st.non2xx}, errors ${st.errors} (event-loop delay p99/max: hub ${loop.hub?.p99}/${loop.hub?.max} ms, load generator ${loop.loadGenerator.p99}/${loop.loadGenerator.max} ms); autocannon (bursts) p50 ${a.p50} ms, p95 ${a.p95} ms`,
       );
     }
     const clean = (x) => x.non2xx === 0 && x.errors === 0 && x.timeouts === 0 && x.achievedRate >= rate * 0.95;
