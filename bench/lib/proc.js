@@ -83,12 +83,16 @@ const CLOCK_TICKS = 100;
  * `withChildren`, also the CPU of its children that have ended and been waited for.
  */
 export function cpuMsOf(pid, withChildren = false) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the parenthesised command name (which may contain spaces).
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const rest = statFields(`/proc/${pid}/stat`);
   const own = Number(rest[11]) + Number(rest[12]);
   const children = withChildren ? Number(rest[13]) + Number(rest[14]) : 0;
   return ((own + children) * 1000) / CLOCK_TICKS;
+}
+
+/** The fields of a `stat` file after the parenthesised command name (which may contain spaces). */
+function statFields(file) {
+  const stat = readFileSync(file, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
 /**
@@ -97,8 +101,7 @@ export function cpuMsOf(pid, withChildren = false) {
  * path; its worker threads (SQLite writer, GC helpers) run beside it on the other core.
  */
 export function threadCpuMsOf(pid, tid = pid) {
-  const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const rest = statFields(`/proc/${pid}/task/${tid}/stat`);
   return ((Number(rest[11]) + Number(rest[12])) * 1000) / CLOCK_TICKS;
 }
 
