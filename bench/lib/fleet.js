@@ -298,6 +298,9 @@ export async function endLoopWindow(hubChild, workers) {
   return {
     hub: hubProbe.eld,
     hubGc: hubProbe.gc,
+    // [wall-clock ms, ms, kind] of every pause of 2 ms or more (lib/probe.js); not for the results file.
+    hubPauses: hubProbe.pauses ?? [],
+    workerPauses: workerProbes.flatMap((p) => p.pauses ?? []),
     workers: {
       p99: Math.max(...workerProbes.map((p) => p.eld.p99)),
       max: Math.max(...workerProbes.map((p) => p.eld.max)),

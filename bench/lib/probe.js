@@ -6,8 +6,8 @@
 //    hub shuts down gracefully on it), a hard exit shortly after.
 // 2. Measure event-loop delay and garbage-collection pauses, so the bench can tell a slow hub
 //    from a slow load generator, and a pause from a queue: {type:'probe-reset'} starts a new
-//    window, {type:'probe'} answers {type:'probe', eld, gc}.
-import { constants, monitorEventLoopDelay, PerformanceObserver } from 'node:perf_hooks';
+//    window, {type:'probe'} answers {type:'probe', eld, gc, pauses} (pauses: [wall ms, ms, kind]).
+import { constants, monitorEventLoopDelay, PerformanceObserver, performance } from 'node:perf_hooks';
 
 process.on('disconnect', () => {
   setTimeout(() => process.exit(1), 5000).unref();
@@ -26,9 +26,16 @@ const GC_KINDS = {
   [constants.NODE_PERFORMANCE_GC_WEAKCB]: 'weakCallbacks',
 };
 let gc = {};
+// Pauses of 2 ms or more with their wall-clock start (ms since the epoch), to line them up with
+// slow requests; bounded.
+const PAUSE_MIN_MS = 2;
+const PAUSES_MAX = 5000;
+let pauses = [];
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     const kind = GC_KINDS[e.detail?.kind] ?? 'other';
+    if (e.duration >= PAUSE_MIN_MS && pauses.length < PAUSES_MAX)
+      pauses.push([Math.round((performance.timeOrigin + e.startTime) * 10) / 10, Math.round(e.duration * 10) / 10, kind]);
     gc[kind] ??= { count: 0, totalMs: 0, maxMs: 0, over5ms: 0 };
     const g = gc[kind];
     g.count++;
@@ -43,7 +50,8 @@ process.on('message', (m) => {
   if (m?.type === 'probe-reset') {
     eld.reset();
     gc = {};
+    pauses = [];
   } else if (m?.type === 'probe' && process.connected) {
-    process.send({ type: 'probe', eld: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) }, gc: round(gc) });
+    process.send({ type: 'probe', eld: { p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max) }, gc: round(gc), pauses });
   }
 });

@@ -6,6 +6,26 @@ import { verdict } from './common.js';
 const IDLE_WINDOW_MS = 3000;
 const pct = (ms) => Math.round((ms / IDLE_WINDOW_MS) * 1000) / 10;
 
+/**
+ * What the slowest 1 % of requests (`slowest`: wall-clock send time and latency) overlapped: a GC
+ * pause of the hub, one of a simulated satellite worker (any worker: not necessarily the one
+ * holding that request's satellite), both, or neither. Pauses of 2 ms or more (lib/probe.js).
+ */
+export function tailCauses(slowest, hubPauses, workerPauses) {
+  const overlaps = (pauses, t0, t1) => pauses.some(([at, ms]) => at < t1 && at + ms > t0);
+  const out = { requests: slowest.length, hubGc: 0, workerGc: 0, both: 0, neither: 0 };
+  for (const s of slowest) {
+    const t0 = Date.parse(s.at);
+    const t1 = t0 + s.ms;
+    const h = overlaps(hubPauses, t0, t1);
+    const w = overlaps(workerPauses, t0, t1);
+    out[h && w ? 'both' : h ? 'hubGc' : w ? 'workerGc' : 'neither']++;
+  }
+  const sum = (pauses) => Math.round(pauses.reduce((a, [, ms]) => a + ms, 0));
+  out.pausesOver2ms = { hub: hubPauses.length, hubMs: sum(hubPauses), workers: workerPauses.length, workersMs: sum(workerPauses) };
+  return out;
+}
+
 /** Single-command round trip at a fixed (open-loop) rate, over REST, each to a different satellite. */
 export default {
   id: 'rtt',
@@ -54,7 +74,9 @@ export default {
     const { server: hub, ...rest } = cpuMsPerCommand;
     r.cpuMsPerCommand = { hub, ...rest };
     r.idleCpuPctOfOneCore = idleCpuPct;
-    r.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
+    const { hubPauses, workerPauses, ...loop } = await endLoopWindow(f.hub.child, f.workers);
+    r.eventLoopDelayMs = loop;
+    r.tailCauses = tailCauses(r.slowest, hubPauses, workerPauses);
     const tcp1 = tcpExt();
     // Machine-wide: a dropped SYN costs a 1 s retransmit, which shows as ~1 s outliers.
     r.tcpDuringPhase = Object.fromEntries(['TCPSynRetrans', 'ListenOverflows', 'ListenDrops', 'TCPTimeouts'].map((k) => [k, (tcp1[k] ?? 0) - (tcp0[k] ?? 0)]));

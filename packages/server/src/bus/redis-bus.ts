@@ -1,6 +1,7 @@
 import { CLOSE_CODES, decodeStreamFrame, HiveError, type InvokeParams, StreamEndpoint } from '@hive/protocol';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
+import { IdMap } from '../lib/id-map.js';
 import { type Bus, createLocalCounter, type HitCounter, type HubEvent, type NodeLink, type StreamTunnel } from './bus.js';
 
 export interface RedisBusOptions {
@@ -84,7 +85,8 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<Bus & { clo
   const directory = new Map<string, string>();
   let live = new Set<string>([me]);
   const subscribers = new Set<(e: HubEvent) => void>();
-  const pending = new Map<string, PendingRpc>();
+  /** Calls awaiting an answer by id: an IdMap, not a Map (one per cross-instance command; lib/id-map.ts). */
+  const pending = new IdMap<PendingRpc>();
   const lostHandlers: ((id: string) => Promise<void>)[] = [];
   /** Streams this instance opened on satellites held elsewhere. */
   const openers = new Map<number, { ep: StreamEndpoint; owner: string }>();
@@ -269,7 +271,7 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<Bus & { clo
   }
 
   function instanceGone(id: string): void {
-    for (const [rid, w] of pending) {
+    for (const [rid, w] of pending.entries()) {
       if (w.owner !== id) continue;
       pending.delete(rid);
       clearTimeout(w.timer);
@@ -488,7 +490,7 @@ export async function createRedisBus(opts: RedisBusOptions): Promise<Bus & { clo
     async close() {
       if (closed) return;
       clearInterval(timer);
-      for (const [, w] of pending) {
+      for (const w of pending.values()) {
         clearTimeout(w.timer);
         w.reject(new HiveError('SERVICE_NOT_RUNNING', 'hub instance is shutting down'));
       }

@@ -31,6 +31,7 @@ import { z } from 'zod';
 import type { Bus, NodeLink, StreamOpenOptions, StreamTunnel } from '../bus/bus.js';
 import type { AuditService } from '../features/audit/audit-service.js';
 import type { Authenticated, DevicesService } from '../features/devices/devices-service.js';
+import { InFlightCount } from '../lib/id-map.js';
 import { isLoopback } from '../lib/net.js';
 import type { Principal } from '../lib/principal.js';
 import { inProject } from '../lib/principal.js';
@@ -185,13 +186,13 @@ export function createWsServer(deps: WsDeps) {
   const conns = new Set<Conn>();
   const nodes = new Map<string, Conn>();
   const operators = new Set<Conn>();
-  const background = new Set<Promise<unknown>>();
+  /** Work started by frames (a node's requests, connects, presence writes); close waits for it. */
+  const background = new InFlightCount();
   let shuttingDown = false;
   let nextConnId = 1;
 
   const track = (p: Promise<unknown>) => {
-    background.add(p);
-    void p.catch((err) => logger.error({ err: (err as Error).message }, 'background task failed')).finally(() => background.delete(p));
+    background.add(p.catch((err) => logger.error({ err: (err as Error).message }, 'background task failed')));
   };
 
   class Conn implements NodeLink {
@@ -878,7 +879,7 @@ export function createWsServer(deps: WsDeps) {
         conn.ws.terminate();
         onClose(conn, 1006);
       }
-      await Promise.allSettled([...background]);
+      await background.idle();
       wss.close();
     },
   };

@@ -2,6 +2,7 @@ import { ERROR_CODES, type ErrorCode, HiveError, type InvokeParams, isErrorCode,
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { Bus } from '../../bus/bus.js';
+import { IdMap, InFlightCount } from '../../lib/id-map.js';
 import { newId, uuidv7 } from '../../lib/ids.js';
 import type { Principal } from '../../lib/principal.js';
 import { inProject, requireProject, requireScope, visibleProjects } from '../../lib/principal.js';
@@ -124,10 +125,12 @@ export const commandsServiceFactory = ({
   /** Metrics: every job that reaches a final state. */
   onFinished?: ((command: string, state: string, durationMs: number | null) => void) | undefined;
 }) => {
-  const running = new Map<string, JobsTable>();
-  const inflight = new Set<Promise<unknown>>();
-  const finalWaiters = new Map<string, ((v: JobView) => void)[]>();
-  const cancelRequested = new Set<string>();
+  // IdMaps, not Maps: jobs come and go thousands of times a second (see lib/id-map.ts).
+  const running = new IdMap<JobsTable>();
+  const finalWaiters = new IdMap<((v: JobView) => void)[]>();
+  const cancelRequested = new IdMap<true>();
+  /** Dispatches whose outcome is not recorded yet; shutdown waits for them. */
+  const inflight = new InFlightCount();
   let shuttingDown = false;
 
   function validate(command: string, params: unknown): Record<string, unknown> {
@@ -325,8 +328,6 @@ export const commandsServiceFactory = ({
       }
     })();
     inflight.add(run);
-    const gone = () => inflight.delete(run);
-    void run.then(gone, gone);
     return run;
   }
 
@@ -737,7 +738,7 @@ export const commandsServiceFactory = ({
     if (origin && event === 'job:cancel') {
       const job = running.get((payload as { id: string }).id);
       if (!job) return;
-      cancelRequested.add(job.id);
+      cancelRequested.set(job.id, true);
       bus.cancelNode(job.satellite_id, job.correlation_id);
       return;
     }
@@ -838,7 +839,7 @@ export const commandsServiceFactory = ({
       }
       const live = running.get(job.id);
       if (live) {
-        cancelRequested.add(job.id);
+        cancelRequested.set(job.id, true);
         const done = waitFinal(job.id);
         bus.cancelNode(job.satellite_id, job.correlation_id);
         return done;
@@ -906,8 +907,8 @@ export const commandsServiceFactory = ({
     async shutdown(graceMs = 3000): Promise<number> {
       shuttingDown = true;
       // Connections are closed first, which settles in-flight invokes; wait for their records.
-      await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, graceMs).unref())]);
-      const ids = [...running.keys()];
+      await Promise.race([inflight.idle(), new Promise((r) => setTimeout(r, graceMs).unref())]);
+      const ids = running.keys();
       running.clear();
       return (await store.failRunning('hub shut down while the job was running', { ids })).length;
     },

@@ -1,3 +1,4 @@
+import { IdMap } from '../../lib/id-map.js';
 import type { Db } from '../../store/db.js';
 import { fromJson, toJson } from '../../store/db.js';
 import type { JobState, JobsTable } from '../../store/schema.js';
@@ -139,7 +140,7 @@ export const commandsStoreFactory = ({ db, write, hold = true }: { db: Db; write
   const dueAt = (q: Queued): number => (q.row?.batch_id && answering.has(q.row.batch_id) ? q.at + HOLD_MAX_MS : q.hold);
   let pending: Queued[] = [];
   /** Queued inserts by job id (they absorb updates of the same job). */
-  const inserts = new Map<string, Queued>();
+  const inserts = new IdMap<Queued>();
   let chain: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | null = null;
   let timerAt = 0;
