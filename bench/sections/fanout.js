@@ -60,7 +60,8 @@ export default {
       /** Hub CPU until it was quiet again (the database writes after the answer; ~0.4 s of idle included). */
       x.hubCpuUntilQuietMs = round(cpuMsOf(f.hub.child.pid) - hubCpu0, 0);
       x.hubQuietAfterMs = quiet.ms;
-      ({ hubPauses: _h, workerPauses: _w, ...x.eventLoopDelayMs } = await endLoopWindow(f.hub.child, f.workers));
+      const { hubPauses: _h, workerPauses: _w, ...loop } = await endLoopWindow(f.hub.child, f.workers);
+      x.eventLoopDelayMs = loop;
       x.label = label;
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';
       runs.push(x);

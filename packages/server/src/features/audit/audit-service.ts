@@ -107,10 +107,16 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
     return { row, line };
   }
 
+  /**
+   * Writes the entries queued now (in transactions of BATCH at most). Entries logged meanwhile wait
+   * for the next write, WRITE_DELAY_MS later: under steady load, writing each one as soon as the
+   * last transaction was done made transactions of one or two entries.
+   */
   async function writeAll(): Promise<void> {
-    for (let first = true; queue.length > 0; first = false) {
+    let left = queue.length;
+    for (let first = true; left > 0 && queue.length > 0; first = false) {
       if (!first) await new Promise((r) => setImmediate(r));
-      const batch = queue.slice(0, BATCH);
+      const batch = queue.slice(0, Math.min(BATCH, left));
       const segs = queueSeg.slice(0, batch.length);
       // Now and then new entries go to a fresh segment, so older ones can be deleted once stored.
       wal?.rotate();
@@ -119,6 +125,7 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
         await write(batch.map((row) => ({ table: 'audit_logs', kind: 'insert', row: row as unknown as Record<string, unknown>, ignoreConflict: true })));
         queue = queue.slice(batch.length);
         queueSeg = queueSeg.slice(batch.length);
+        left -= batch.length;
         wal?.stored(segs);
         retryMs = 100;
       } catch (err) {
@@ -147,22 +154,33 @@ export const auditServiceFactory = ({ db, write, logger, walDir }: { db: Db; wri
     timerDelay = delay;
     timer = setTimeout(() => {
       timer = null;
-      void flush();
+      void startWrite();
     }, delay);
   }
 
-  function flush(): Promise<void> {
-    if (timer) {
-      clearTimeout(timer);
-      timer = null;
-    }
+  /** Starts writing what is queued, unless a write is under way (which reschedules what is left). */
+  function startWrite(): Promise<void> {
     if (!writing) {
       writing = writeAll().finally(() => {
         writing = null;
         if (queue.length > 0) schedule();
       });
     }
-    return writing.then(() => (queue.length > 0 ? flush() : undefined));
+    return writing;
+  }
+
+  /**
+   * Resolves once everything logged before the call, and whatever came in meanwhile, is stored.
+   * Only for callers that wait (queries, close): the timer's write must not chain itself to the
+   * next one, or under steady load each write's promise would wait for the next, and the chain of
+   * them would live (and grow) until the queue happened to be empty.
+   */
+  function flush(): Promise<void> {
+    if (timer) {
+      clearTimeout(timer);
+      timer = null;
+    }
+    return startWrite().then(() => (queue.length > 0 ? flush() : undefined));
   }
 
   function toEntry(r: AuditLogsTable): AuditEntry {
