@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildHub, ConfigError, certPaths, type Hub, loadConfig, loadOrCreateHubCert } from '@hive/server';
+import { applyHubGcDefaults, buildHub, ConfigError, certPaths, type Hub, loadConfig, loadOrCreateHubCert } from '@hive/server';
 import { stringify as stringifyYaml } from 'yaml';
 
 export interface ServerFlags {
@@ -111,6 +111,8 @@ export async function runServer(flags: ServerFlags, opts: { withAgent: boolean }
     return;
   }
 
+  // This process is the hub: V8's garbage collector set for it (see applyHubGcDefaults).
+  applyHubGcDefaults();
   let hub: Hub;
   try {
     hub = await buildHub(config);

@@ -2,6 +2,7 @@ export { type Bus, createLocalBus, type NodeLink } from './bus/bus.js';
 export { ConfigError, ConfigSchema, type HubConfig, type HubConfigInput, isLoopbackHost, loadConfig, substituteEnv } from './config.js';
 export type { ChainProblem, ChainReport, VerifyReport } from './features/audit/audit-chain.js';
 export { createApp, type RouteEntry, routeTables } from './http/app.js';
+export { applyHubGcDefaults } from './lib/gc-defaults.js';
 export { mintToken } from './lib/ids.js';
 export { redact, redactArgv } from './lib/redact.js';
 export { type BuildOptions, buildHub, HUB_VERSION, type Hub } from './main.js';
