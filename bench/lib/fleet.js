@@ -287,7 +287,12 @@ function worstGc(list) {
   return out;
 }
 
-export async function endLoopWindow(hubChild, workers) {
+/**
+ * The window's figures. `onPauses`, if given, also gets every GC pause of 2 ms or more with its
+ * wall-clock start ({ hub, workers }: [wall ms, ms, kind] each; lib/probe.js), which stay out of
+ * the figures (and so out of the results file).
+ */
+export async function endLoopWindow(hubChild, workers, onPauses) {
   const ask = (c) => {
     const reply = nextMessage(c, 'probe');
     c.send({ type: 'probe' });
@@ -295,12 +300,10 @@ export async function endLoopWindow(hubChild, workers) {
   };
   const [hubProbe, ...workerProbes] = await guard(Promise.all([hubChild, ...workers].map(ask)), 10_000, 'event-loop probes');
   const ms = (ns) => Math.round(ns / 1e4) / 100;
+  onPauses?.({ hub: hubProbe.pauses ?? [], workers: workerProbes.flatMap((p) => p.pauses ?? []) });
   return {
     hub: hubProbe.eld,
     hubGc: hubProbe.gc,
-    // [wall-clock ms, ms, kind] of every pause of 2 ms or more (lib/probe.js); not for the results file.
-    hubPauses: hubProbe.pauses ?? [],
-    workerPauses: workerProbes.flatMap((p) => p.pauses ?? []),
     workers: {
       p99: Math.max(...workerProbes.map((p) => p.eld.p99)),
       max: Math.max(...workerProbes.map((p) => p.eld.max)),

@@ -60,8 +60,7 @@ export default {
       /** Hub CPU until it was quiet again (the database writes after the answer; ~0.4 s of idle included). */
       x.hubCpuUntilQuietMs = round(cpuMsOf(f.hub.child.pid) - hubCpu0, 0);
       x.hubQuietAfterMs = quiet.ms;
-      const { hubPauses: _h, workerPauses: _w, ...loop } = await endLoopWindow(f.hub.child, f.workers);
-      x.eventLoopDelayMs = loop;
+      x.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers);
       x.label = label;
       x.concurrency = concurrency ?? 'hub default (commands.fanout_concurrency)';
       runs.push(x);

@@ -130,7 +130,7 @@ export default {
       const steadyCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;
       // Whose event loop stalled during the steady run: the hub's, or the load generator's own
       // (a response's latency includes both).
-      const { hubPauses: _h, workerPauses: _w, ...loop } = await endLoopWindow(f.hub.child, f.workers);
+      const loop = await endLoopWindow(f.hub.child, f.workers);
       cpu0 = cpuMsOf(f.hub.child.pid);
       const { latencies, statuses, res } = await cannon({ port: f.hub.port, apiKey: f.apiKey, rate, durationS, connections, path: e.path, paths: e.paths });
       const hubCpuMs = cpuMsOf(f.hub.child.pid) - cpu0;

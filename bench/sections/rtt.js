@@ -74,9 +74,11 @@ export default {
     const { server: hub, ...rest } = cpuMsPerCommand;
     r.cpuMsPerCommand = { hub, ...rest };
     r.idleCpuPctOfOneCore = idleCpuPct;
-    const { hubPauses, workerPauses, ...loop } = await endLoopWindow(f.hub.child, f.workers);
-    r.eventLoopDelayMs = loop;
-    r.tailCauses = tailCauses(r.slowest, hubPauses, workerPauses);
+    let pauses = { hub: [], workers: [] };
+    r.eventLoopDelayMs = await endLoopWindow(f.hub.child, f.workers, (p) => {
+      pauses = p;
+    });
+    r.tailCauses = tailCauses(r.slowest, pauses.hub, pauses.workers);
     const tcp1 = tcpExt();
     // Machine-wide: a dropped SYN costs a 1 s retransmit, which shows as ~1 s outliers.
     r.tcpDuringPhase = Object.fromEntries(['TCPSynRetrans', 'ListenOverflows', 'ListenDrops', 'TCPTimeouts'].map((k) => [k, (tcp1[k] ?? 0) - (tcp0[k] ?? 0)]));
