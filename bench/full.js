@@ -25,7 +25,7 @@ const HELP = `Usage: node bench/run.js --suite full|sessions [options]   (or: np
   --workers W              satellite worker processes (default: max(2, ceil(N / ${MAX_PER_WORKER})))
   --connect-concurrency C  handshakes in flight at once, all workers together (default 256)
   --rtt-rate R             commands per second of the RTT section (default 1000)
-  --rtt-duration S         seconds of the RTT section (default 10)
+  --rtt-duration S         seconds of the RTT section (default 30)
   --rest-rate R            requests per second per endpoint in the REST section (default 2000)
   --rest-duration S        seconds per endpoint in the REST section (default 10)
   --rest-satellites N      satellites connected during the REST section (default 1000)
@@ -107,7 +107,7 @@ function parseOptions(suite) {
     workers: Math.min(satellites, num(v, 'workers', Math.max(2, minWorkers), minWorkers, 64)),
     connectConcurrency: num(v, 'connect-concurrency', 256, 1, 10_000),
     rttRate: num(v, 'rtt-rate', 1000, 1, 20_000),
-    rttDurationS: num(v, 'rtt-duration', 10, 1, 600),
+    rttDurationS: num(v, 'rtt-duration', 30, 1, 600),
     restRate: num(v, 'rest-rate', 2000, 1, 50_000),
     restDurationS: num(v, 'rest-duration', 10, 1, 120),
     restSatellites: num(v, 'rest-satellites', 1000, 1, 10_000),

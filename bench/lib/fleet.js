@@ -385,6 +385,11 @@ export async function fixedRate(api, ids, rate, durationS) {
     latencyMs: summarize(latency),
     over100ms: latency.filter((v) => v > 100).length,
     bySecond: bySecond.map((l, s) => ({ s, p50: summarize(l).p50, p99: summarize(l).p99, max: summarize(l).max })),
+    /**
+     * p99 of each whole 10 s stretch of the phase: what a 10 s phase (the full suite's length
+     * until 2026-11-29) would have reported, and how much that figure varies within one run.
+     */
+    p99By10s: Array.from({ length: Math.floor(bySecond.length / 10) }, (_, w) => summarize(bySecond.slice(w * 10, w * 10 + 10).flat()).p99),
     hubDurationMs: summarize(hubMs),
     senderLagMs: summarize(lag),
     /** The 1 % slowest, by wall-clock send time: to line them up with the hub's GC and stalls. */

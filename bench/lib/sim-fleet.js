@@ -11,6 +11,7 @@ import {
   connectWorkers,
   endLoopWindow,
   log,
+  mark,
   makeApiKey,
   removeStaleDataDirs,
   SATELLITE_WORKER,
@@ -89,6 +90,7 @@ export async function startFleet({
     const cpuBefore = cpuMsOf(hub.child.pid);
     log(`${label}: connecting ${n} satellites (${perWorker * w} handshakes in flight)…`);
     startLoopWindow(hub.child, fleet.workers);
+    mark(`${label}.connect.start`);
     const conn = await connectWorkers(fleet.workers, n, 'satellites', 60_000 + n * 25, hub.child.pid);
     const loop = await endLoopWindow(hub.child, fleet.workers);
     const connected = memoryOf(hub.child.pid);
@@ -127,6 +129,7 @@ export async function startFleet({
     // presence for a while after the last hello. The steady-state sections (RTT, fan-out) start
     // once it is done, not in the middle of a connect storm (the restart section measures that).
     fleet.settle = await waitQuiet(hub.child.pid, { maxShare: 0.2, windowMs: 1000, timeoutMs: 60_000 });
+    mark(`${label}.connect.end`);
     log(
       `${label}: hub settled ${(fleet.settle.ms / 1000).toFixed(1)} s after the last hello${fleet.settle.quiet ? '' : ` (still at ${Math.round(fleet.settle.lastShare * 100)} % CPU after 60 s)`}`,
     );
