@@ -26,6 +26,7 @@ const HELP = `Usage: node bench/run.js --suite full|sessions [options]   (or: np
   --connect-concurrency C  handshakes in flight at once, all workers together (default 256)
   --rtt-rate R             commands per second of the RTT section (default 1000)
   --rtt-duration S         seconds of the RTT section (default 30)
+  --rtt-warmup S           seconds at the RTT rate before the measured part, not counted (default 10)
   --rest-rate R            requests per second per endpoint in the REST section (default 2000)
   --rest-duration S        seconds per endpoint in the REST section (default 10)
   --rest-satellites N      satellites connected during the REST section (default 1000)
@@ -66,6 +67,7 @@ function parseOptions(suite) {
         'connect-concurrency': { type: 'string' },
         'rtt-rate': { type: 'string' },
         'rtt-duration': { type: 'string' },
+        'rtt-warmup': { type: 'string' },
         'rest-rate': { type: 'string' },
         'rest-duration': { type: 'string' },
         'rest-satellites': { type: 'string' },
@@ -108,6 +110,7 @@ function parseOptions(suite) {
     connectConcurrency: num(v, 'connect-concurrency', 256, 1, 10_000),
     rttRate: num(v, 'rtt-rate', 1000, 1, 20_000),
     rttDurationS: num(v, 'rtt-duration', 30, 1, 600),
+    rttWarmUpS: num(v, 'rtt-warmup', 10, 0, 600),
     restRate: num(v, 'rest-rate', 2000, 1, 50_000),
     restDurationS: num(v, 'rest-duration', 10, 1, 120),
     restSatellites: num(v, 'rest-satellites', 1000, 1, 10_000),

@@ -412,16 +412,21 @@ export function shuffled(items) {
 }
 
 /**
- * Round trips at a fixed rate (`fixedRate`) after a warm-up of `warmUp` requests (not counted),
- * with the CPU each process used per request: `serverPid` (the hub, or the bare relay), the
- * satellite or relay-client workers, this process (the load generator) and the whole machine.
- * `afterWarmUp()` runs between the two; `during(phase)` is called with 'start' and 'end' around
- * the measured part.
+ * Round trips at a fixed rate (`fixedRate`) after a warm-up (not counted): `warmUp` requests at
+ * once, then `afterWarmUp()`, then `warmUpS` seconds at the phase's own rate. Reports the CPU each
+ * process used per request: `serverPid` (the hub, or the bare relay), the satellite or
+ * relay-client workers, this process (the load generator) and the whole machine. `during(phase)`
+ * is called with 'start' and 'end' around the measured part.
  */
-export async function measureRoundTrips({ api, targets, rate, durationS, httpConcurrency, serverPid, workerPids, warmUp = 2000, afterWarmUp, during }) {
+export async function measureRoundTrips({ api, targets, rate, durationS, httpConcurrency, serverPid, workerPids, warmUp = 2000, warmUpS = 0, afterWarmUp, during }) {
   // Warm-up: JIT, prepared statements, and every keep-alive socket of the load generator open.
   const warm = await pool(targets.slice(0, Math.min(warmUp, targets.length)), httpConcurrency, (id) => api.exec(id));
   await afterWarmUp?.();
+  // Then the phase's own rate for a while, so the measured part starts in the steady state: right
+  // after the connect storm the hub's old generation is at the limit V8 set halfway through it,
+  // and the full GC that follows (once, ~100 ms of both cores) fell into the first seconds of the
+  // phase in most runs (docs/performance-log.md, 2026-11-29).
+  const paced = warmUpS > 0 ? await fixedRate(api, targets, rate, warmUpS) : null;
   const cpu = () => ({
     server: cpuMsOf(serverPid),
     workers: workerPids.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
@@ -441,7 +446,8 @@ export async function measureRoundTrips({ api, targets, rate, durationS, httpCon
     loadGenerator: per(lg),
     machine: per(c1.machine - c0.machine),
   };
-  return { warmUp: { execs: warm.length, failed: warm.filter((x) => !x.ok).length }, ...r };
+  const pacedPart = paced && { pacedS: warmUpS, pacedSent: paced.sent, pacedFailed: paced.failed, pacedP99Ms: paced.latencyMs.p99, pacedP99By10s: paced.p99By10s };
+  return { warmUp: { execs: warm.length, failed: warm.filter((x) => !x.ok).length + (paced?.failed ?? 0), ...pacedPart }, ...r };
 }
 
 export async function fanout(api, ids, concurrency) {
@@ -467,7 +473,7 @@ export async function fanout(api, ids, concurrency) {
 
 /**
  * The baseline: `relay-server.js` and N plain ws clients (same sharding as the fleet), one cold
- * fan-out and one measured. With `roundTrips` ({rate, durationS, httpConcurrency}) also the REST
+ * fan-out and one measured. With `roundTrips` ({rate, durationS, warmUpS, httpConcurrency}) also the REST
  * round trip through it at that rate (`measureRoundTrips`, as the rtt section measures the hub):
  * the floor of the hub's RTT. Stops its processes before returning.
  */
@@ -511,6 +517,7 @@ export async function runRelayBaseline({ shards, concurrencyPerWorker, n, connec
           targets,
           rate: roundTrips.rate,
           durationS: roundTrips.durationS,
+          warmUpS: roundTrips.warmUpS,
           httpConcurrency: roundTrips.httpConcurrency,
           serverPid: relay.pid,
           workerPids: workers.map((w) => w.pid),

@@ -16,7 +16,7 @@ export default {
       n,
       connectTimeoutMs: 60_000 + n * 25,
       // The round-trip floor for the rtt section: same rate, same length.
-      roundTrips: { rate: ctx.opts.rttRate, durationS: ctx.opts.rttDurationS, httpConcurrency: HTTP_CONCURRENCY },
+      roundTrips: { rate: ctx.opts.rttRate, durationS: ctx.opts.rttDurationS, warmUpS: ctx.opts.rttWarmUpS, httpConcurrency: HTTP_CONCURRENCY },
     });
     log(`relay: ${result.ok}/${n} answered in ${result.fanoutMs} ms, ${result.perConnectionKB} KB per connection`);
     const rtt = result.rtt;

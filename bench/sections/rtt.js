@@ -32,7 +32,7 @@ export default {
   title: 'Single-command round trip at 1,000 commands/s',
   spec: 'single command round trip p99 under 10 ms at 1,000 commands/s',
   uses: ['fleet'],
-  timeoutMs: (ctx) => 120_000 + ctx.opts.rttDurationS * 3000,
+  timeoutMs: (ctx) => 120_000 + (ctx.opts.rttDurationS + ctx.opts.rttWarmUpS) * 3000,
   async run(ctx) {
     const { rttRate: rate, rttDurationS: durationS } = ctx.opts;
     const f = await ctx.fleet();
@@ -49,6 +49,7 @@ export default {
       targets,
       rate,
       durationS,
+      warmUpS: ctx.opts.rttWarmUpS,
       httpConcurrency: f.httpConcurrency,
       serverPid: f.hub.child.pid,
       workerPids: f.workers.map((w) => w.pid),
