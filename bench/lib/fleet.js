@@ -418,7 +418,19 @@ export function shuffled(items) {
  * relay-client workers, this process (the load generator) and the whole machine. `during(phase)`
  * is called with 'start' and 'end' around the measured part.
  */
-export async function measureRoundTrips({ api, targets, rate, durationS, httpConcurrency, serverPid, workerPids, warmUp = 2000, warmUpS = 0, afterWarmUp, during }) {
+export async function measureRoundTrips({
+  api,
+  targets,
+  rate,
+  durationS,
+  httpConcurrency,
+  serverPid,
+  workerPids,
+  warmUp = 2000,
+  warmUpS = 0,
+  afterWarmUp,
+  during,
+}) {
   // Warm-up: JIT, prepared statements, and every keep-alive socket of the load generator open.
   const warm = await pool(targets.slice(0, Math.min(warmUp, targets.length)), httpConcurrency, (id) => api.exec(id));
   await afterWarmUp?.();
@@ -446,7 +458,13 @@ export async function measureRoundTrips({ api, targets, rate, durationS, httpCon
     loadGenerator: per(lg),
     machine: per(c1.machine - c0.machine),
   };
-  const pacedPart = paced && { pacedS: warmUpS, pacedSent: paced.sent, pacedFailed: paced.failed, pacedP99Ms: paced.latencyMs.p99, pacedP99By10s: paced.p99By10s };
+  const pacedPart = paced && {
+    pacedS: warmUpS,
+    pacedSent: paced.sent,
+    pacedFailed: paced.failed,
+    pacedP99Ms: paced.latencyMs.p99,
+    pacedP99By10s: paced.p99By10s,
+  };
   return { warmUp: { execs: warm.length, failed: warm.filter((x) => !x.ok).length + (paced?.failed ?? 0), ...pacedPart }, ...r };
 }
 
