@@ -24,8 +24,9 @@ describe('applyHubGcDefaults', () => {
   });
 
   it('takes effect although set after V8 started: a site whose objects all survive stays untenured', () => {
-    // V8 reads the flag when it weighs the scavenges' feedback: without it the literal below is switched to "tenure"
-    // (its objects born in the old generation), with it no site is. Counted from V8's own trace.
+    // V8 reads the flag when it weighs the scavenges' feedback: without it the literal below is
+    // switched to "tenure" (its objects born in the old generation), with it no site is. Counted
+    // from V8's own trace.
     const tenured = (apply: boolean) => {
       const script = `${apply ? `import { applyHubGcDefaults } from ${JSON.stringify(dist)}; applyHubGcDefaults();` : ''}
         const keep = []; const make = (i) => ({ a: i, b: 'x' + i });
