@@ -55,6 +55,31 @@ export const authServiceFactory = ({ db, audit, onRevoke }: { db: Db; audit: Pic
     return { type: 'api_key', id: row.id, name: row.name, scopes: new Set(fromJson<Scope[]>(row.scopes, [])), ip };
   }
 
+  /** Stores an admin key with every scope (`source`: where it came from, for the audit entry). */
+  async function insertAdminKey(id: string, keyHash: string, source: 'config' | 'generated'): Promise<void> {
+    await db
+      .insertInto('api_keys')
+      .values({
+        id,
+        name: 'admin',
+        key_hash: keyHash,
+        scopes: toJson(ALL_SCOPES),
+        created_at: nowIso(),
+        expires_at: null,
+        revoked_at: null,
+        last_used_at: null,
+        last_used_ip: null,
+      })
+      .execute();
+    audit.log({
+      actor: { type: 'system', id: 'hub', name: 'hub' },
+      action: 'apikey.created',
+      target: { type: 'api_key', id },
+      details: { name: 'admin', source },
+      result: 'success',
+    });
+  }
+
   return {
     verifyApiKey,
 
@@ -72,55 +97,13 @@ export const authServiceFactory = ({ db, audit, onRevoke }: { db: Db; audit: Pic
           );
         }
         const existing = await db.selectFrom('api_keys').select('id').where('id', '=', parsed.id).executeTakeFirst();
-        if (!existing) {
-          await db
-            .insertInto('api_keys')
-            .values({
-              id: parsed.id,
-              name: 'admin',
-              key_hash: sha256(configured),
-              scopes: toJson(ALL_SCOPES),
-              created_at: nowIso(),
-              expires_at: null,
-              revoked_at: null,
-              last_used_at: null,
-              last_used_ip: null,
-            })
-            .execute();
-          audit.log({
-            actor: { type: 'system', id: 'hub', name: 'hub' },
-            action: 'apikey.created',
-            target: { type: 'api_key', id: parsed.id },
-            details: { name: 'admin', source: 'config' },
-            result: 'success',
-          });
-        }
+        if (!existing) await insertAdminKey(parsed.id, sha256(configured), 'config');
         return {};
       }
       const any = await db.selectFrom('api_keys').select('id').where('name', '=', 'admin').where('revoked_at', 'is', null).executeTakeFirst();
       if (any) return {};
       const { id, token, hash } = mintToken('hive');
-      await db
-        .insertInto('api_keys')
-        .values({
-          id,
-          name: 'admin',
-          key_hash: hash,
-          scopes: toJson(ALL_SCOPES),
-          created_at: nowIso(),
-          expires_at: null,
-          revoked_at: null,
-          last_used_at: null,
-          last_used_ip: null,
-        })
-        .execute();
-      audit.log({
-        actor: { type: 'system', id: 'hub', name: 'hub' },
-        action: 'apikey.created',
-        target: { type: 'api_key', id },
-        details: { name: 'admin', source: 'generated' },
-        result: 'success',
-      });
+      await insertAdminKey(id, hash, 'generated');
       return { generated: token };
     },
 
