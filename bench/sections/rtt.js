@@ -100,7 +100,7 @@ export default {
       pass: v.pass && ok && rate >= 1000,
       status: ok ? (rate >= 1000 ? v.status : `${v.status} (at ${rate}/s, target is stated for 1,000/s)`) : `miss (${r.failed} failed)`,
       measured: `p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms at ${r.achievedRate}/s (${r.ok}/${r.sent} ok${r.p99By10s.length > 1 ? `; p99 by 10 s: ${r.p99By10s.join(' / ')} ms` : ''})${floor ? `; bare relay p50 ${floor.latencyMs.p50} ms, p99 ${floor.latencyMs.p99} ms` : ''}`,
-      how: 'POST /api/v1/satellites/:id/exec {command: system.info}, open loop at the rate, keep-alive HTTP, each request to another satellite; latency from send to full response at the load generator',
+      how: 'POST /api/v1/satellites/:id/exec {command: system.info}, open loop at the rate (after --rtt-warmup seconds at the same rate, not counted), keep-alive HTTP, each request to another satellite; latency from send to full response at the load generator',
       warmUp,
       ...r,
     };
